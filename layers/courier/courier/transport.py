@@ -1,0 +1,346 @@
+"""SMTP delivery in exactly the security mode a connection URI names.
+
+:class:`Transport` follows Django's SMTP backend: building one checks its settings and does no
+I/O; :meth:`~Transport.open` starts a session (and says whether it did), :meth:`~Transport.send`
+sends one message over it, :meth:`~Transport.close` ends it and never raises, and ``with`` keeps
+one session for many messages.
+
+Three rules are never bent, whatever the server offers:
+
+* ``smtp://`` requires STARTTLS: a server that does not offer it gets no AUTH, no MAIL and no
+  message byte in cleartext.
+* ``disable_starttls=true`` never upgrades, even when the server offers STARTTLS.
+* AUTH is sent only after TLS in every mode but ``disable_starttls``.
+
+Every ``smtplib``, ``ssl`` and socket failure leaves this module as an
+:class:`~courier.errors.SmtpError` that names the step, the reply and whether it is transient.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from functools import cached_property
+from types import TracebackType
+from typing import Any, Self
+
+from courier.errors import (
+    ConfigError,
+    MessageError,
+    SmtpDisconnectedError,
+    SmtpError,
+    SmtpTimeoutError,
+    SmtpTlsError,
+    Step,
+    step_error,
+)
+from courier.uri import ConnectionUri, Security
+
+__all__ = ["Transport", "build_ssl_context"]
+
+_STARTTLS_PORTS = "25, 587, 2525"
+
+
+class _ServerNameContext(ssl.SSLContext):
+    """An SSL context that sends one fixed name as SNI and checks the certificate against it.
+
+    ``smtplib`` passes the host it connected to as ``server_hostname`` (in ``SMTP_SSL`` and in
+    ``starttls()`` alike); pinning the name here lets the TCP connection go to the URI's host
+    while TLS speaks for ``server_name``, with one context for both paths.
+    """
+
+    server_name: str
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        kwargs["server_hostname"] = self.server_name
+        return super().wrap_socket(*args, **kwargs)
+
+
+def build_ssl_context(uri: ConnectionUri) -> ssl.SSLContext:
+    """The client TLS policy of ``uri``: TLS 1.2 or newer, verified unless ``skip_ssl_verify``.
+
+    Trust comes from the system store, so ``SSL_CERT_FILE`` (or ``SSL_CERT_DIR``) points it at
+    another CA bundle without a code path of its own.
+    """
+    context = _ServerNameContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.server_name = uri.tls_server_name
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if uri.verify_certificate:
+        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    else:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class Transport:
+    """One SMTP session at a time with the server of a :class:`ConnectionUri`.
+
+    Parameters
+    ----------
+    uri:
+        Where to connect, how to secure the session and whom to AUTH as.
+    timeout:
+        Seconds every socket operation may take (connect, TLS handshake, each reply). Keep it
+        below the Lambda's remaining time.
+    local_hostname:
+        The name given in EHLO.
+
+    Example
+    -------
+    >>> uri = ConnectionUri.parse("smtps://user:secret@smtp.example.com/")
+    >>> with Transport(uri, timeout=10) as transport:  # doctest: +SKIP
+    ...     transport.send(message, sender="no-reply@example.com", recipient="a@example.org")
+    """
+
+    def __init__(
+        self, uri: ConnectionUri, *, timeout: float, local_hostname: str = "localhost"
+    ) -> None:
+        if not timeout > 0:
+            raise ConfigError("timeout", "timeout_not_positive", f"{timeout!r} must be > 0")
+        if not local_hostname or any(c.isspace() for c in local_hostname):
+            raise ConfigError(
+                "smtp.local_name",
+                "local_name_invalid",
+                f"{local_hostname!r} is not a host name to give in EHLO",
+            )
+        self.uri = uri
+        self.timeout = timeout
+        self.local_hostname = local_hostname
+        self.connection: smtplib.SMTP | None = None
+        self._endpoint = uri.redacted()
+
+    @cached_property
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS policy, shared by implicit TLS and STARTTLS."""
+        return build_ssl_context(self.uri)
+
+    @property
+    def is_open(self) -> bool:
+        """Whether a session is open."""
+        return self.connection is not None
+
+    def open(self) -> bool:
+        """Connect, secure the session as the URI says, EHLO and AUTH.
+
+        Returns
+        -------
+        bool
+            ``True`` if a session was opened, ``False`` if one was open already.
+
+        Raises
+        ------
+        SmtpError
+            The step that failed; the socket is closed.
+        """
+        if self.connection is not None:
+            return False
+        connection = self._connect()
+        try:
+            self._ehlo(connection)
+            if self.uri.security is Security.STARTTLS:
+                self._starttls(connection)
+                self._ehlo(connection)
+            if self.uri.credentials is not None:
+                self._login(connection, *self.uri.credentials)
+        except BaseException:
+            connection.close()
+            raise
+        self.connection = connection
+        return True
+
+    def close(self) -> None:
+        """End the session with QUIT; never raises."""
+        if self.connection is None:
+            return
+        try:
+            self.connection.quit()
+        except (smtplib.SMTPException, OSError):
+            self.connection.close()
+        finally:
+            self.connection = None
+
+    def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+        """Send ``message`` from the envelope ``sender`` to ``recipient``, opening if needed.
+
+        The envelope is given apart from the headers, which are sent as they are.
+
+        Raises
+        ------
+        MessageError
+            The envelope cannot be put into SMTP commands (CR/LF, non-ASCII the server cannot
+            take); nothing was sent.
+        SmtpError
+            The step that failed. After a refusal the session stays usable for the next
+            message; after a timeout or a lost connection it is closed.
+        """
+        for name, address in (("sender", sender), ("recipient", recipient)):
+            if any(c in address for c in "\r\n\0") or not address:
+                raise MessageError(name, "envelope_address_invalid", f"{address!r} is invalid")
+        self.open()
+        assert self.connection is not None
+        payload = message.as_bytes(policy=SMTP_POLICY)
+        options = self._mail_options(sender, recipient, payload)
+        try:
+            self._command(Step.MAIL, {250}, self.connection.mail, sender, options)
+            self._command(Step.RCPT, {250, 251}, self.connection.rcpt, recipient)
+            self._command(Step.DATA, {250}, self.connection.data, payload)
+        except SmtpError as error:
+            if error.code is not None and self.connection is not None:
+                self._reset()
+            raise
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # The steps of a session.
+
+    def _connect(self) -> smtplib.SMTP:
+        connection_class = (
+            smtplib.SMTP_SSL if self.uri.security is Security.IMPLICIT_TLS else smtplib.SMTP
+        )
+        kwargs: dict[str, Any] = {"local_hostname": self.local_hostname, "timeout": self.timeout}
+        if connection_class is smtplib.SMTP_SSL:
+            kwargs["context"] = self.ssl_context
+        connection = connection_class(**kwargs)
+        with self._translate(Step.CONNECT, connection):
+            connection.connect(self.uri.host, self.uri.port)
+        return connection
+
+    def _ehlo(self, connection: smtplib.SMTP) -> None:
+        with self._translate(Step.EHLO, connection):
+            code, reply = connection.ehlo()
+        if code != 250:
+            raise step_error(Step.EHLO, code, reply, endpoint=self._endpoint)
+
+    def _starttls(self, connection: smtplib.SMTP) -> None:
+        if not connection.has_extn("starttls"):
+            raise SmtpTlsError(
+                "the server does not offer STARTTLS, and smtp:// never falls back to cleartext",
+                endpoint=self._endpoint,
+                hint="If the port expects TLS from the first byte (such as 465), use smtps://; "
+                "to send in cleartext on purpose, set disable_starttls=true",
+            )
+        with self._translate(Step.TLS, connection):
+            connection.starttls(context=self.ssl_context)
+
+    def _login(self, connection: smtplib.SMTP, username: str, password: str) -> None:
+        if self.uri.uses_tls and not isinstance(connection.sock, ssl.SSLSocket):
+            raise SmtpTlsError("refusing to AUTH before TLS", endpoint=self._endpoint)
+        if not connection.has_extn("auth"):
+            raise step_error(
+                Step.AUTH,
+                None,
+                "the server offers no AUTH, but the connection URI has a user",
+                endpoint=self._endpoint,
+                hint="Remove the user and password from the URI if the server needs no login",
+            )
+        with self._translate(Step.AUTH, connection):
+            connection.login(username, password)
+
+    def _mail_options(self, sender: str, recipient: str, payload: bytes) -> list[str]:
+        assert self.connection is not None
+        options = []
+        if not (sender.isascii() and recipient.isascii()):
+            if not self.connection.has_extn("smtputf8"):
+                raise MessageError(
+                    "recipient" if sender.isascii() else "sender",
+                    "envelope_needs_smtputf8",
+                    "has non-ASCII characters, and the server does not support SMTPUTF8",
+                )
+            options.append("SMTPUTF8")
+        if not payload.isascii() and self.connection.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
+        return options
+
+    def _command(self, step: Step, accepted: set[int], command: Any, *args: Any) -> None:
+        assert self.connection is not None
+        with self._translate(step, self.connection):
+            code, reply = command(*args)
+        if code not in accepted:
+            raise step_error(step, code, reply, endpoint=self._endpoint)
+
+    def _reset(self) -> None:
+        """Abandon the current transaction so the session can carry the next message."""
+        assert self.connection is not None
+        try:
+            self.connection.rset()
+        except (smtplib.SMTPException, OSError):
+            self._forget(self.connection)
+
+    @contextmanager
+    def _translate(self, step: Step, connection: smtplib.SMTP) -> Iterator[None]:
+        """Turn what ``smtplib``, ``ssl`` and sockets raise during ``step`` into an SmtpError."""
+        try:
+            yield
+        except smtplib.SMTPResponseException as exc:
+            raise step_error(step, exc.smtp_code, exc.smtp_error, endpoint=self._endpoint) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise SmtpTlsError(
+                f"the certificate of {self.uri.tls_server_name} is not trusted "
+                f"({exc.verify_message})",
+                endpoint=self._endpoint,
+                hint=_CERTIFICATE_HINT,
+            ) from exc
+        except ssl.SSLError as exc:
+            hint = None
+            if self.uri.security is Security.IMPLICIT_TLS:
+                hint = (
+                    f"The server did not speak TLS on connect; if port {self.uri.port} is a "
+                    f"STARTTLS port (such as {_STARTTLS_PORTS}), use smtp:// instead of smtps://"
+                )
+            raise SmtpTlsError(
+                f"TLS handshake failed ({exc.reason or exc})", endpoint=self._endpoint, hint=hint
+            ) from exc
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._forget(connection)
+            if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+                greeting = isinstance(exc, smtplib.SMTPException)
+                raise self._timeout_error(step, greeting=greeting) from exc
+            if step is Step.CONNECT and isinstance(exc, OSError):
+                raise step_error(step, None, _describe(exc), endpoint=self._endpoint) from exc
+            raise SmtpDisconnectedError(
+                f"the connection was lost ({exc})", endpoint=self._endpoint, step=step
+            ) from exc
+        except smtplib.SMTPException as exc:
+            raise step_error(step, None, str(exc), endpoint=self._endpoint) from exc
+
+    def _timeout_error(self, step: Step, *, greeting: bool) -> SmtpTimeoutError:
+        hint = None
+        if step is Step.CONNECT and greeting and self.uri.security is not Security.IMPLICIT_TLS:
+            hint = (
+                f"The server accepted the connection but sent no greeting; if port "
+                f"{self.uri.port} expects TLS from the first byte (such as 465), use smtps:// "
+                "instead of smtp://"
+            )
+        return SmtpTimeoutError(
+            f"no answer within {self.timeout:g}s", endpoint=self._endpoint, step=step, hint=hint
+        )
+
+    def _forget(self, connection: smtplib.SMTP) -> None:
+        connection.close()
+        if connection is self.connection:
+            self.connection = None
+
+
+_CERTIFICATE_HINT = (
+    "If the certificate is issued for another name, set server_name=<that name>; to skip "
+    "verification (not recommended) set skip_ssl_verify=true"
+)
+
+
+def _describe(exc: OSError) -> str:
+    return f"{type(exc).__name__}: {exc.strerror or exc}"

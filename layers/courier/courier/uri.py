@@ -1,0 +1,328 @@
+"""The SMTP connection URI: parsing, the security mode it names, and its redacted form.
+
+The URI is the one setting that decides whether a password-reset mail travels encrypted, so the
+parser is strict where browsers and Go's ``net/url`` are lenient: a raw ``@``, ``/``, ``?``,
+``#``, ``:`` or ``%`` in the user or password, an unknown query parameter or a boolean that is
+not a boolean is a :class:`~courier.errors.ConfigError` that names the field and the fix, never
+a guess.
+
+Example
+-------
+>>> uri = ConnectionUri.parse("smtp://some-user%40mg.example.org:s3cret@smtp.mailgun.org/")
+>>> uri.username, uri.port, uri.security
+('some-user@mg.example.org', 587, <Security.STARTTLS: 'starttls'>)
+>>> str(uri)
+'smtp://some-user%40mg.example.org:***@smtp.mailgun.org:587/'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from urllib.parse import quote, unquote
+
+from courier.errors import ConfigError
+
+__all__ = ["DEFAULT_PORTS", "ConnectionUri", "Security"]
+
+FIELD = "connection_uri"
+DEFAULT_PORTS = {"smtp": 587, "smtps": 465}
+QUERY_PARAMETERS = ("disable_starttls", "skip_ssl_verify", "server_name")
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+_PERCENT_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+_FORBIDDEN_IN_USERINFO = {"/": "%2F", "?": "%3F", "#": "%23", "@": "%40", ":": "%3A"}
+
+
+class Security(StrEnum):
+    """How a session is protected, as the URI names it."""
+
+    STARTTLS = "starttls"
+    """``smtp://``: cleartext greeting, then mandatory STARTTLS."""
+    IMPLICIT_TLS = "implicit-tls"
+    """``smtps://``: TLS from the first byte (RFC 8314)."""
+    CLEARTEXT = "cleartext"
+    """``smtp://...?disable_starttls=true``: no encryption at all, deliberately."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectionUri:
+    """A parsed SMTP connection URI.
+
+    Build one with :meth:`parse`. ``str()`` and ``repr()`` never show the password.
+    """
+
+    scheme: str
+    host: str
+    port: int
+    port_is_default: bool
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    skip_ssl_verify: bool = False
+    disable_starttls: bool = False
+    server_name: str | None = None
+
+    @classmethod
+    def parse(cls, raw: str) -> ConnectionUri:
+        """Parse ``raw``; raise :class:`ConfigError` naming the field and the fix.
+
+        Parameters
+        ----------
+        raw:
+            ``smtp[s]://[user:password@]host[:port][/][?param=value&...]``, with the user and
+            password percent-encoded.
+
+        Raises
+        ------
+        ConfigError
+            For anything but a URI of the form above.
+        """
+        return _parse(raw)
+
+    @property
+    def security(self) -> Security:
+        """The security mode: :class:`Security`."""
+        if self.scheme == "smtps":
+            return Security.IMPLICIT_TLS
+        return Security.CLEARTEXT if self.disable_starttls else Security.STARTTLS
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether the session is encrypted (every mode but ``disable_starttls``)."""
+        return self.security is not Security.CLEARTEXT
+
+    @property
+    def verify_certificate(self) -> bool:
+        """Whether the server's certificate and name are checked."""
+        return not self.skip_ssl_verify
+
+    @property
+    def credentials(self) -> tuple[str, str] | None:
+        """``(user, password)`` for AUTH, or ``None`` to send without AUTH."""
+        if self.username is None or self.password is None:
+            return None
+        return self.username, self.password
+
+    @property
+    def tls_server_name(self) -> str:
+        """The name sent as SNI and checked against the certificate."""
+        return self.server_name or self.host
+
+    def redacted(self) -> str:
+        """The URI with the password replaced by ``***``: safe for logs, errors and metrics."""
+        userinfo = ""
+        if self.username is not None:
+            userinfo = quote(self.username, safe="") + (":***" if self.password else "") + "@"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        query = "&".join(
+            f"{name}={value}"
+            for name, value in (
+                ("disable_starttls", "true" if self.disable_starttls else None),
+                ("skip_ssl_verify", "true" if self.skip_ssl_verify else None),
+                ("server_name", self.server_name),
+            )
+            if value is not None
+        )
+        return f"{self.scheme}://{userinfo}{host}:{self.port}/" + (f"?{query}" if query else "")
+
+    def __str__(self) -> str:
+        return self.redacted()
+
+
+def _parse(raw: str) -> ConnectionUri:
+    if not isinstance(raw, str):
+        raise ConfigError(FIELD, "uri_not_a_string", "must be a string such as smtp://host:587/")
+    if not raw.strip():
+        raise ConfigError(FIELD, "uri_empty", "is empty; expected smtp://user:password@host:587/")
+    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in raw):
+        raise ConfigError(
+            FIELD,
+            "uri_whitespace",
+            "contains whitespace or control characters (CR, LF, tab, ...); remove them, and "
+            "percent-encode any that belong in the password (a space is %20)",
+        )
+    scheme, separator, rest = raw.partition("://")
+    scheme = scheme.lower()
+    if not separator or scheme not in DEFAULT_PORTS:
+        shown = scheme if separator else raw.split(":", 1)[0]
+        raise ConfigError(
+            f"{FIELD}.scheme",
+            "uri_bad_scheme",
+            f"scheme {shown!r} is not supported; use smtp:// (STARTTLS, or cleartext with "
+            "disable_starttls=true) or smtps:// (implicit TLS)",
+        )
+    authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:authority_end], rest[authority_end:]
+    if "@" in tail and "@" not in authority:
+        raise ConfigError(
+            f"{FIELD}.password",
+            "uri_password_unencoded",
+            "the user or password contains a raw '/', '?' or '#', which ends the host part "
+            "early; percent-encode it ('/' is %2F, '?' is %3F, '#' is %23)",
+        )
+    path_and_query, _, fragment = tail.partition("#")
+    path, _, query = path_and_query.partition("?")
+    if fragment:
+        raise ConfigError(
+            FIELD, "uri_fragment", "has a '#' fragment; remove it (a '#' in the password is %23)"
+        )
+    if path not in ("", "/"):
+        raise ConfigError(
+            f"{FIELD}.path",
+            "uri_path",
+            f"has the path {path!r}; an SMTP URI has none: end it with the port or '/'",
+        )
+
+    userinfo, at, hostport = authority.rpartition("@")
+    username, password = _parse_userinfo(userinfo) if at else (None, None)
+    host, port = _parse_hostport(hostport, scheme)
+    options = _parse_query(query)
+    server_name = options.get("server_name")
+    if server_name is not None:
+        _check_host(server_name, f"{FIELD}.server_name")
+    return ConnectionUri(
+        scheme=scheme,
+        host=host,
+        port=port if port is not None else DEFAULT_PORTS[scheme],
+        port_is_default=port is None,
+        username=username,
+        password=password,
+        skip_ssl_verify=_parse_bool(options, "skip_ssl_verify"),
+        disable_starttls=_parse_bool(options, "disable_starttls"),
+        server_name=server_name,
+    )
+
+
+def _parse_userinfo(userinfo: str) -> tuple[str, str]:
+    if "@" in userinfo:
+        raise _unencoded("@")
+    user, colon, password = userinfo.partition(":")
+    if ":" in password:
+        raise _unencoded(":")
+    if _PERCENT_ESCAPE.search(userinfo):
+        raise _unencoded("%", "%25")
+    if not user:
+        raise ConfigError(
+            f"{FIELD}.user",
+            "uri_missing_user",
+            "has a password but no user; write smtp://user:password@host/",
+        )
+    if not colon or not password:
+        raise ConfigError(
+            f"{FIELD}.password",
+            "uri_missing_password",
+            "has a user but no password; write smtp://user:password@host/, or drop the user "
+            "to send without AUTH",
+        )
+    try:
+        return unquote(user, errors="strict"), unquote(password, errors="strict")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{FIELD}.password",
+            "uri_password_encoding",
+            "the user or password has percent-escapes that are not UTF-8; encode the text as "
+            "UTF-8 before percent-encoding it",
+        ) from None
+
+
+def _unencoded(char: str, encoded: str | None = None) -> ConfigError:
+    return ConfigError(
+        f"{FIELD}.password",
+        "uri_password_unencoded",
+        f"the user or password contains a raw {char!r}; percent-encode it as "
+        f"{encoded or _FORBIDDEN_IN_USERINFO[char]}",
+    )
+
+
+def _parse_hostport(hostport: str, scheme: str) -> tuple[str, int | None]:
+    if hostport.startswith("["):
+        host, bracket, port_part = hostport[1:].partition("]")
+        if not bracket or (port_part and not port_part.startswith(":")):
+            raise ConfigError(f"{FIELD}.host", "uri_bad_host", f"{hostport!r} is not a host")
+        port_text = port_part[1:] if port_part else None
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ConfigError(
+                f"{FIELD}.host", "uri_bad_host", f"[{host}] is not an IPv6 address"
+            ) from None
+    else:
+        host, colon, port_text_or_empty = hostport.partition(":")
+        port_text = port_text_or_empty if colon else None
+        if not host:
+            raise ConfigError(
+                f"{FIELD}.host",
+                "uri_missing_host",
+                "has no host; write smtp://user:password@smtp.example.com:587/",
+            )
+        _check_host(host, f"{FIELD}.host")
+    if port_text is None:
+        return host, None
+    if not port_text.isascii() or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ConfigError(
+            f"{FIELD}.port",
+            "uri_bad_port",
+            # A non-number may be a password that lost its '@host': never echo it.
+            f"port {port_text if port_text.isdigit() else '(not a number)'} is not a number "
+            f"from 1 to 65535; leave it out to use "
+            f"{DEFAULT_PORTS[scheme]} for {scheme}://",
+        )
+    return host, int(port_text)
+
+
+def _check_host(host: str, field_name: str) -> None:
+    if not host.isascii():
+        try:
+            host.encode("idna")
+        except UnicodeError:
+            raise ConfigError(
+                field_name, "uri_bad_host", f"{host!r} is not a valid host name"
+            ) from None
+        return
+    labels = host.removesuffix(".").split(".")
+    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise ConfigError(field_name, "uri_bad_host", f"{host!r} is not a valid host name")
+
+
+def _parse_query(query: str) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in query.split("&") if query else ():
+        name, equals, value = pair.partition("=")
+        name, value = unquote(name), unquote(value)
+        if name == "legacy_ssl":
+            raise ConfigError(
+                f"{FIELD}.legacy_ssl",
+                "uri_legacy_ssl",
+                "legacy_ssl was removed; for implicit TLS use the smtps:// scheme "
+                "(e.g. smtps://user:password@host:465/)",
+            )
+        if name not in QUERY_PARAMETERS:
+            raise ConfigError(
+                f"{FIELD}.{name or 'query'}",
+                "uri_unknown_parameter",
+                f"unknown parameter {name!r}; the parameters are {', '.join(QUERY_PARAMETERS)}",
+            )
+        if name in options:
+            raise ConfigError(
+                f"{FIELD}.{name}", "uri_duplicate_parameter", f"{name} is given twice"
+            )
+        if not equals or not value:
+            raise ConfigError(f"{FIELD}.{name}", "uri_empty_parameter", f"{name} has no value")
+        options[name] = value
+    return options
+
+
+def _parse_bool(options: dict[str, str], name: str) -> bool:
+    value = options.get(name)
+    if value is None or value in _FALSE:
+        return False
+    if value in _TRUE:
+        return True
+    raise ConfigError(
+        f"{FIELD}.{name}",
+        "uri_bad_boolean",
+        f"{name}={value!r} is not a boolean; use true or false",
+    )

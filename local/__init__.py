@@ -1,0 +1,1 @@
+"""Running courier on one machine without Docker or AWS (DESIGN §7)."""

@@ -1,0 +1,273 @@
+"""Real SMTP servers on loopback that remember what they were sent and how it was secured.
+
+Used by the test suite and by ``python -m local``: an aiosmtpd server in one of three listener
+modes (STARTTLS offered, plain with no STARTTLS, implicit TLS), with a certificate from a
+throwaway CA, AUTH, and canned faults. Every session is recorded: each command with the TLS
+version it arrived under, the TLS names clients asked for, and each accepted message.
+
+Example
+-------
+>>> ca = trustme.CA()  # doctest: +SKIP
+>>> with SmtpServer(listener="starttls", certificate=ca.issue_cert("localhost")) as server:
+...     ...  # connect to server.port; then look at server.messages and server.sessions
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any, Literal, Self
+
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+__all__ = ["Faults", "ReceivedMessage", "RecordedSession", "SmtpServer", "free_port"]
+
+Listener = Literal["starttls", "plain", "smtps"]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on (aiosmtpd cannot bind port 0)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Replies a server gives instead of accepting (``None``: accept)."""
+
+    mail_reply: str | None = None
+    rcpt_reply: str | None = None
+    data_reply: str | None = None
+    drop_in_data: bool = False
+    """Close the connection when the message arrives, without replying."""
+
+
+@dataclass
+class RecordedSession:
+    """One client connection as the server saw it."""
+
+    commands: list[tuple[str, str | None]] = field(default_factory=list)
+    """``(verb, tls_version)`` of each command, in order; ``tls_version`` is ``None`` in
+    cleartext."""
+
+    @property
+    def verbs(self) -> list[str]:
+        return [verb for verb, _ in self.commands]
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """A message the server accepted, with its envelope apart from its headers."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    content: bytes
+    tls_version: str | None
+    auth_login: str | None
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = message_from_bytes(self.content, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+class _RecordingSMTP(SMTP):
+    def __init__(self, recorder: SmtpServer, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._recorder = recorder
+        self._session_record = RecordedSession()
+        recorder.sessions.append(self._session_record)
+
+    def _record(self, verb: str) -> None:
+        ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
+        self._session_record.commands.append((verb, ssl_object.version() if ssl_object else None))
+
+    async def smtp_EHLO(self, arg: str) -> None:
+        self._record("EHLO")
+        await super().smtp_EHLO(arg)
+
+    async def smtp_HELO(self, arg: str) -> None:
+        self._record("HELO")
+        await super().smtp_HELO(arg)
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        self._record("STARTTLS")
+        await super().smtp_STARTTLS(arg)
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        self._record("AUTH")
+        await super().smtp_AUTH(arg)
+
+    async def smtp_MAIL(self, arg: str) -> None:
+        self._record("MAIL")
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg: str) -> None:
+        self._record("RCPT")
+        await super().smtp_RCPT(arg)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        self._record("DATA")
+        await super().smtp_DATA(arg)
+
+    async def smtp_RSET(self, arg: str) -> None:
+        self._record("RSET")
+        await super().smtp_RSET(arg)
+
+    async def smtp_QUIT(self, arg: str) -> None:
+        self._record("QUIT")
+        await super().smtp_QUIT(arg)
+
+
+class _Handler:
+    def __init__(self, recorder: SmtpServer) -> None:
+        self._recorder = recorder
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self._recorder.faults.mail_reply:
+            return self._recorder.faults.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self._recorder.faults.rcpt_reply:
+            return self._recorder.faults.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        faults = self._recorder.faults
+        if faults.drop_in_data:
+            assert server.transport is not None
+            server.transport.close()
+            return "421 4.4.2 dropped"
+        if faults.data_reply:
+            return faults.data_reply
+        assert server.transport is not None
+        ssl_object = server.transport.get_extra_info("ssl_object")
+        login = session.auth_data
+        self._recorder.messages.append(
+            ReceivedMessage(
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=tuple(envelope.rcpt_tos),
+                content=envelope.original_content or b"",
+                tls_version=ssl_object.version() if ssl_object else None,
+                auth_login=login.decode() if isinstance(login, bytes) else None,
+            )
+        )
+        return "250 2.0.0 OK: queued"
+
+
+class SmtpServer:
+    """An aiosmtpd server on ``127.0.0.1``, started with ``with`` or :meth:`start`.
+
+    Parameters
+    ----------
+    listener:
+        ``"starttls"``: cleartext greeting, STARTTLS offered (AUTH only after it);
+        ``"plain"``: no STARTTLS at all (AUTH in cleartext); ``"smtps"``: implicit TLS.
+    certificate:
+        The server's certificate (a trustme ``LeafCert``); required but for ``"plain"``.
+    username, password:
+        The one account AUTH accepts.
+    faults:
+        Replies to give instead of accepting.
+    """
+
+    def __init__(
+        self,
+        *,
+        listener: Listener,
+        certificate: trustme.LeafCert | None = None,
+        username: str = "user",
+        password: str = "secret",  # noqa: S107 (a test account)
+        faults: Faults | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.listener = listener
+        self.username = username
+        self.password = password
+        self.faults = faults or Faults()
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self.sessions: list[RecordedSession] = []
+        self.messages: list[ReceivedMessage] = []
+        self.server_names: list[str | None] = []
+        """The SNI name of each TLS handshake (``None`` when the client sent none)."""
+        self._lock = threading.Lock()
+        tls_context = None
+        if listener != "plain":
+            if certificate is None:
+                raise ValueError(f"a {listener} server needs a certificate")
+            tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            certificate.configure_cert(tls_context)
+            tls_context.sni_callback = self._on_handshake
+        self._controller = _RecordingController(
+            self,
+            _Handler(self),
+            hostname=self.host,
+            port=self.port,
+            ssl_context=tls_context if listener == "smtps" else None,
+            tls_context=tls_context if listener == "starttls" else None,
+            authenticator=self._authenticate,
+            auth_require_tls=listener == "starttls",
+        )
+
+    def start(self) -> Self:
+        self._controller.start()
+        # aiosmtpd opens one connection of its own to see that the server is up.
+        self.sessions.clear()
+        self.server_names.clear()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def client_sessions(self) -> list[RecordedSession]:
+        """The sessions in which the client sent at least one command."""
+        return [session for session in self.sessions if session.commands]
+
+    def _on_handshake(self, ssl_object: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> None:
+        with self._lock:
+            self.server_names.append(name)
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        if (
+            isinstance(data, LoginPassword)
+            and data.login.decode() == self.username
+            and data.password.decode() == self.password
+        ):
+            return AuthResult(success=True, auth_data=data.login)
+        # handled=False makes aiosmtpd answer 535; handled=True leaves the client hanging.
+        return AuthResult(success=False, handled=False)
+
+
+class _RecordingController(Controller):
+    def __init__(self, recorder: SmtpServer, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._recorder = recorder
+
+    def factory(self) -> SMTP:
+        return _RecordingSMTP(self._recorder, self.handler, **self.SMTP_kwargs)

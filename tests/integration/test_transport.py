@@ -1,0 +1,429 @@
+"""The transport against real aiosmtpd servers speaking real TLS (certificates from trustme)."""
+
+from __future__ import annotations
+
+import logging
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import pytest
+
+from courier.errors import (
+    SmtpAuthError,
+    SmtpConnectError,
+    SmtpDataError,
+    SmtpDisconnectedError,
+    SmtpError,
+    SmtpRecipientRefusedError,
+    SmtpSenderRefusedError,
+    SmtpTimeoutError,
+    SmtpTlsError,
+    Step,
+)
+from courier.transport import Transport
+from courier.uri import ConnectionUri
+from local.smtpd import Faults, SmtpServer, free_port
+from tests.conftest import OTHER_NAME, StartServer
+
+SENDER = "no-reply@example.com"
+RECIPIENT = "ada@example.org"
+# Every URI of a failing test carries this password; it must show up nowhere.
+CANARY = "canary-pw-7f3a"
+TLS_VERSIONS = {"TLSv1.2", "TLSv1.3"}
+
+
+def make_message(subject: str = "Your recovery code") -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = SENDER
+    message["To"] = RECIPIENT
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain="example.com")
+    message.set_content("Your code is 123456.\n")
+    return message
+
+
+def transport_for(uri: str, *, timeout: float = 5) -> Transport:
+    return Transport(ConnectionUri.parse(uri), timeout=timeout)
+
+
+def deliver(uri: str, *, subject: str = "Your recovery code") -> None:
+    with transport_for(uri) as transport:
+        transport.send(make_message(subject), sender=SENDER, recipient=RECIPIENT)
+
+
+def fail(uri: str, *, timeout: float = 5) -> SmtpError:
+    transport = transport_for(uri, timeout=timeout)
+    with pytest.raises(SmtpError) as caught:
+        transport.send(make_message(), sender=SENDER, recipient=RECIPIENT)
+    transport.close()
+    return caught.value
+
+
+def assert_password_hidden(error: BaseException, caplog: pytest.LogCaptureFixture) -> None:
+    seen: BaseException | None = error
+    while seen is not None:
+        assert CANARY not in str(seen)
+        assert CANARY not in repr(seen)
+        seen = seen.__cause__ or seen.__context__
+    ours = [record for record in caplog.records if not record.name.startswith("mail.")]
+    assert all(CANARY not in record.getMessage() for record in ours)
+
+
+# The six modes of DESIGN §2: (listener, certificate, URI, encrypted).
+MODES = {
+    "1-starttls": ("starttls", "trusted", "smtp://user:secret@127.0.0.1:{port}/", True),
+    "2-starttls-unverified": (
+        "starttls",
+        "untrusted",
+        "smtp://user:secret@127.0.0.1:{port}/?skip_ssl_verify=true",
+        True,
+    ),
+    "3-cleartext": (
+        "plain",
+        "trusted",
+        "smtp://user:secret@127.0.0.1:{port}/?disable_starttls=true",
+        False,
+    ),
+    "4-implicit-tls": ("smtps", "trusted", "smtps://user:secret@127.0.0.1:{port}/", True),
+    "5-implicit-tls-unverified": (
+        "smtps",
+        "untrusted",
+        "smtps://user:secret@127.0.0.1:{port}/?skip_ssl_verify=true",
+        True,
+    ),
+    "6-implicit-tls-server-name": (
+        "smtps",
+        "other-name",
+        f"smtps://user:secret@127.0.0.1:{{port}}/?server_name={OTHER_NAME}",
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize(("listener", "certificate", "uri", "encrypted"), MODES.values(), ids=MODES)
+def test_each_mode_delivers_with_the_security_it_names(
+    start_smtpd: StartServer, listener: str, certificate: str, uri: str, encrypted: bool
+) -> None:
+    # GIVEN a server for the mode
+    server = start_smtpd(listener=listener, certificate=certificate)
+
+    # WHEN one mail is sent through the mode's URI
+    deliver(uri.format(port=server.port))
+
+    # THEN it arrived, logged in, encrypted exactly when the mode says so
+    [received] = server.messages
+    assert (received.mail_from, received.rcpt_tos) == (SENDER, (RECIPIENT,))
+    assert received.message["Subject"] == "Your recovery code"
+    assert received.auth_login == "user"
+    if encrypted:
+        assert received.tls_version in TLS_VERSIONS
+    else:
+        assert received.tls_version is None
+    [session] = server.client_sessions
+    auth_tls = [tls for verb, tls in session.commands if verb == "AUTH"]
+    assert auth_tls == [received.tls_version]
+
+
+def test_server_name_is_sent_as_sni_while_tcp_goes_to_the_uri_host(
+    start_smtpd: StartServer,
+) -> None:
+    # GIVEN an implicit-TLS server whose certificate names only mail.example.com
+    server = start_smtpd(listener="smtps", certificate="other-name")
+
+    # WHEN courier connects to 127.0.0.1 with server_name=mail.example.com
+    deliver(f"smtps://user:secret@127.0.0.1:{server.port}/?server_name={OTHER_NAME}")
+
+    # THEN the TLS handshake asked for mail.example.com
+    assert server.server_names == [OTHER_NAME]
+    assert len(server.messages) == 1
+
+
+@pytest.mark.parametrize(
+    ("listener", "scheme"), [("starttls", "smtp"), ("smtps", "smtps")], ids=["starttls", "smtps"]
+)
+def test_an_untrusted_certificate_fails_verified_modes(
+    start_smtpd: StartServer,
+    caplog: pytest.LogCaptureFixture,
+    listener: str,
+    scheme: str,
+) -> None:
+    # GIVEN a server whose certificate comes from a CA the client does not trust
+    server = start_smtpd(listener=listener, certificate="untrusted")
+
+    # WHEN a verified mode (1 or 4) connects
+    error = fail(f"{scheme}://user:{CANARY}@127.0.0.1:{server.port}/")
+
+    # THEN it fails at TLS, permanently, saying why and how to fix it, and nothing was sent
+    assert isinstance(error, SmtpTlsError)
+    assert error.step is Step.TLS
+    assert not error.transient
+    assert "not trusted" in str(error)
+    assert "skip_ssl_verify=true" in str(error)
+    assert server.messages == []
+    assert all("AUTH" not in s.verbs and "MAIL" not in s.verbs for s in server.sessions)
+    assert_password_hidden(error, caplog)
+
+
+@pytest.mark.parametrize(
+    ("listener", "scheme"), [("starttls", "smtp"), ("smtps", "smtps")], ids=["starttls", "smtps"]
+)
+def test_a_certificate_for_another_name_needs_server_name(
+    start_smtpd: StartServer,
+    caplog: pytest.LogCaptureFixture,
+    listener: str,
+    scheme: str,
+) -> None:
+    # GIVEN a trusted certificate issued for mail.example.com only
+    server = start_smtpd(listener=listener, certificate="other-name")
+    uri = f"{scheme}://user:{CANARY}@127.0.0.1:{server.port}/"
+
+    # WHEN courier connects to 127.0.0.1 without server_name
+    error = fail(uri)
+
+    # THEN the name check fails and the error suggests server_name
+    assert isinstance(error, SmtpTlsError)
+    assert "server_name=" in str(error)
+    assert_password_hidden(error, caplog)
+
+    # AND with server_name naming the certificate, the mail goes through
+    deliver(
+        f"{scheme}://user:secret@127.0.0.1:{server.port}/?server_name={OTHER_NAME}",
+    )
+    assert len(server.messages) == 1
+
+
+def test_starttls_mode_refuses_a_server_without_starttls(
+    start_smtpd: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a server that does not offer STARTTLS (and would take AUTH in cleartext)
+    server = start_smtpd(listener="plain")
+
+    # WHEN mode 1 connects with credentials
+    error = fail(f"smtp://user:{CANARY}@127.0.0.1:{server.port}/")
+
+    # THEN it fails at TLS before any AUTH, MAIL or message byte crossed in cleartext
+    assert isinstance(error, SmtpTlsError)
+    assert "does not offer STARTTLS" in str(error)
+    assert "disable_starttls=true" in str(error)
+    [session] = server.client_sessions
+    assert session.verbs == ["EHLO"]
+    assert server.messages == []
+    assert_password_hidden(error, caplog)
+
+
+def test_disable_starttls_never_upgrades_even_when_offered(start_smtpd: StartServer) -> None:
+    # GIVEN a server that offers STARTTLS
+    server = start_smtpd(listener="starttls")
+
+    # WHEN mode 3 (no credentials: this server takes AUTH only after TLS) sends
+    deliver(f"smtp://127.0.0.1:{server.port}/?disable_starttls=true")
+
+    # THEN the session stayed in cleartext
+    [received] = server.messages
+    assert received.tls_version is None
+    [session] = server.client_sessions
+    assert "STARTTLS" not in session.verbs
+    assert server.server_names == []
+
+
+def test_smtps_against_a_starttls_port_suggests_smtp(
+    start_smtpd: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a STARTTLS server (cleartext greeting)
+    server = start_smtpd(listener="starttls")
+
+    # WHEN smtps:// connects to it
+    error = fail(f"smtps://user:{CANARY}@127.0.0.1:{server.port}/")
+
+    # THEN the handshake fails at once, suggesting smtp://
+    assert isinstance(error, SmtpTlsError)
+    assert "use smtp:// instead of smtps://" in str(error)
+    assert server.messages == []
+    assert_password_hidden(error, caplog)
+
+
+def test_smtp_against_an_implicit_tls_port_times_out_suggesting_smtps(
+    start_smtpd: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN an implicit-TLS server (it waits for a TLS hello; no cleartext greeting comes)
+    server = start_smtpd(listener="smtps")
+
+    # WHEN smtp:// connects with a short timeout
+    error = fail(f"smtp://user:{CANARY}@127.0.0.1:{server.port}/", timeout=0.5)
+
+    # THEN it gives up after the socket timeout (not the Lambda's), suggesting smtps://
+    assert isinstance(error, SmtpTimeoutError)
+    assert error.step is Step.CONNECT
+    assert error.transient
+    assert "use smtps:// instead of smtp://" in str(error)
+    assert_password_hidden(error, caplog)
+
+
+@pytest.mark.parametrize("listener", ["starttls", "smtps"])
+def test_a_wrong_password_is_a_permanent_auth_error(
+    start_smtpd: StartServer, caplog: pytest.LogCaptureFixture, listener: str
+) -> None:
+    # GIVEN a server whose account has another password
+    server = start_smtpd(listener=listener)
+    scheme = "smtps" if listener == "smtps" else "smtp"
+
+    # WHEN courier logs in with the wrong one
+    error = fail(f"{scheme}://user:{CANARY}@127.0.0.1:{server.port}/")
+
+    # THEN AUTH fails with 535, permanently, and the password is nowhere in the error
+    assert isinstance(error, SmtpAuthError)
+    assert (error.step, error.code, error.transient) == (Step.AUTH, 535, False)
+    assert server.messages == []
+    assert_password_hidden(error, caplog)
+
+
+FAULTS = {
+    "450-rcpt": (
+        Faults(rcpt_reply="450 4.2.1 Mailbox busy, try later"),
+        SmtpRecipientRefusedError,
+        450,
+        "4.2.1",
+        True,
+    ),
+    "550-rcpt": (
+        Faults(rcpt_reply="550 5.1.1 No such user"),
+        SmtpRecipientRefusedError,
+        550,
+        "5.1.1",
+        False,
+    ),
+    "451-mail": (
+        Faults(mail_reply="451 4.3.0 Try again later"),
+        SmtpSenderRefusedError,
+        451,
+        "4.3.0",
+        True,
+    ),
+    "554-data": (
+        Faults(data_reply="554 5.6.0 Message rejected"),
+        SmtpDataError,
+        554,
+        "5.6.0",
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("faults", "error_class", "code", "status", "transient"), FAULTS.values(), ids=FAULTS
+)
+def test_refusals_carry_step_code_status_and_transience(
+    start_smtpd: StartServer,
+    caplog: pytest.LogCaptureFixture,
+    faults: Faults,
+    error_class: type[SmtpError],
+    code: int,
+    status: str,
+    transient: bool,
+) -> None:
+    # GIVEN a server that refuses at one step
+    server = start_smtpd(listener="starttls", faults=faults)
+
+    # WHEN a mail is sent
+    error = fail(f"smtp://user:secret@127.0.0.1:{server.port}/")
+
+    # THEN the error names the step, the reply and whether a retry can help
+    assert type(error) is error_class
+    assert (error.code, error.enhanced_status, error.transient) == (code, status, transient)
+    assert f"SMTP {error.step} failed" in str(error)
+    assert server.messages == []
+
+
+def test_after_a_refusal_the_session_carries_the_next_message(start_smtpd: StartServer) -> None:
+    # GIVEN an open session to a server that refuses the first recipient only
+    server = start_smtpd(listener="starttls", faults=Faults(rcpt_reply="550 5.1.1 No such user"))
+    with transport_for(f"smtp://user:secret@127.0.0.1:{server.port}/") as transport:
+        with pytest.raises(SmtpRecipientRefusedError):
+            transport.send(make_message(), sender=SENDER, recipient="nobody@example.org")
+
+        # WHEN the server accepts again and the next message goes over the same session
+        server.faults = Faults()
+        transport.send(make_message("second"), sender=SENDER, recipient=RECIPIENT)
+
+    # THEN it arrived, in the one session, after a RSET
+    assert [m.message["Subject"] for m in server.messages] == ["second"]
+    [session] = server.client_sessions
+    assert session.verbs.count("RSET") == 1
+
+
+def test_a_connection_dropped_in_data_is_transient_and_closes_the_session(
+    start_smtpd: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a server that hangs up when the message arrives
+    server = start_smtpd(listener="starttls", faults=Faults(drop_in_data=True))
+    transport = transport_for(f"smtp://user:secret@127.0.0.1:{server.port}/")
+
+    # WHEN a mail is sent
+    with pytest.raises(SmtpDisconnectedError) as caught:
+        transport.send(make_message(), sender=SENDER, recipient=RECIPIENT)
+
+    # THEN the failure is a transient DATA failure and the transport knows it is closed
+    assert (caught.value.step, caught.value.transient) == (Step.DATA, True)
+    assert not transport.is_open
+    transport.close()
+
+
+def test_a_closed_port_is_a_transient_connect_error(caplog: pytest.LogCaptureFixture) -> None:
+    # GIVEN a port nobody listens on
+    port = free_port()
+
+    # WHEN courier connects
+    error = fail(f"smtp://user:{CANARY}@127.0.0.1:{port}/")
+
+    # THEN it is a transient connect error
+    assert isinstance(error, SmtpConnectError)
+    assert (error.step, error.transient) == (Step.CONNECT, True)
+    assert "refused" in str(error).lower()
+    assert_password_hidden(error, caplog)
+
+
+def test_many_messages_share_one_session_and_one_tls_handshake(start_smtpd: StartServer) -> None:
+    # GIVEN a STARTTLS server
+    server = start_smtpd(listener="starttls")
+
+    # WHEN five mails are sent through one transport
+    with transport_for(f"smtp://user:secret@127.0.0.1:{server.port}/") as transport:
+        for number in range(5):
+            transport.send(make_message(f"mail {number}"), sender=SENDER, recipient=RECIPIENT)
+
+    # THEN they arrived in order over one session with one handshake and one AUTH
+    assert [m.message["Subject"] for m in server.messages] == [f"mail {n}" for n in range(5)]
+    [session] = server.client_sessions
+    assert session.verbs.count("STARTTLS") == 1
+    assert session.verbs.count("AUTH") == 1
+    assert len(server.server_names) == 1
+    assert session.verbs[-1] == "QUIT"
+
+
+def test_open_is_idempotent_and_close_is_safe(smtpd: SmtpServer) -> None:
+    # GIVEN a transport (built without any I/O, even for a host that does not exist)
+    Transport(ConnectionUri.parse("smtp://nowhere.invalid/"), timeout=1)
+    transport = transport_for(f"smtp://user:secret@127.0.0.1:{smtpd.port}/")
+
+    # WHEN it is opened twice and closed twice
+    opened = [transport.open(), transport.open()]
+    transport.close()
+    transport.close()
+
+    # THEN only the first open connected
+    assert opened == [True, False]
+    assert len(smtpd.client_sessions) == 1
+
+
+def test_transport_does_not_log_the_password(
+    start_smtpd: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN everything logged at DEBUG
+    caplog.set_level(logging.DEBUG)
+    server = start_smtpd(listener="starttls")
+
+    # WHEN a session fails at AUTH with the canary password
+    error = fail(f"smtp://user:{CANARY}@127.0.0.1:{server.port}/")
+
+    # THEN no log record of ours holds it
+    assert_password_hidden(error, caplog)

@@ -1,0 +1,285 @@
+"""Tests of template.yaml, as CloudFormation will see it after the SAM transform.
+
+`sam validate` and `cfn-lint` check the template's shape; these tests check what they cannot:
+the wiring that keeps every message on one of the paths delivered, retried or dead-lettered
+(DESIGN.md §5), the least-privilege policies and the environment the library reads.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode
+from samtranslator.translator.transform import transform
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+
+SENDER_TIMEOUT_FACTOR = 6  # AWS: queue visibility timeout >= 6 x the function's timeout
+MAX_RECEIVE_COUNT = 6  # message_retries (default 5) + 1
+
+SENDER_ENVIRONMENT: dict[str, Any] = {
+    "COURIER_SSM_PREFIX": {"Ref": "SsmPrefix"},
+    "COURIER_DEFAULT_PROJECT": {"Ref": "DefaultProject"},
+    "COURIER_DEFAULT_CONNECTION_URI_PARAMETER": {"Ref": "DefaultConnectionUriParameter"},
+    "COURIER_DEFAULT_FROM_ADDRESS": {"Ref": "DefaultFromAddress"},
+    "COURIER_ALLOW_PRIVATE_SMTP_HOSTS": {"Ref": "AllowPrivateSmtpHosts"},
+    "COURIER_SMTP_TIMEOUT_SECONDS": {"Ref": "SmtpTimeoutSeconds"},
+    "COURIER_DLQ_URL": {"Ref": "CourierDeadLetterQueue"},
+    "COURIER_IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
+    "POWERTOOLS_SERVICE_NAME": "courier-sender",
+    "POWERTOOLS_METRICS_NAMESPACE": "Courier",
+    "POWERTOOLS_PARAMETERS_MAX_AGE": "60",
+    "POWERTOOLS_PARAMETERS_SSM_DECRYPT": "true",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+}
+
+
+class _NoManagedPolicies:
+    """Managed-policy loader for the transform: the template names no managed policy by name.
+
+    SAM CLI passes a loader backed by IAM; here a lookup would mean a network call, so it fails.
+    """
+
+    def load(self) -> dict[str, str]:
+        raise AssertionError("the transform asked IAM for managed policies")
+
+
+def _load_template() -> dict[str, Any]:
+    template, matches = decode(str(TEMPLATE))
+    assert not matches, [str(match) for match in matches]
+    assert template is not None
+    # cfn-lint's nodes carry line marks; plain JSON types are what the SAM translator expects.
+    plain: dict[str, Any] = json.loads(json.dumps(template))
+    return plain
+
+
+def _with_s3_artifacts(template: dict[str, Any]) -> dict[str, Any]:
+    """Point local CodeUri/ContentUri at S3, as `sam package` does before the real transform."""
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/function.zip"
+        elif resource["Type"] == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
+    return template
+
+
+@pytest.fixture(scope="module")
+def resources() -> dict[str, Any]:
+    # GIVEN the template with its artifacts in S3 and a region (the translator builds ARNs)
+    template = _with_s3_artifacts(_load_template())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        mp.delenv("AWS_PROFILE", raising=False)
+        # WHEN SAM transforms it into plain CloudFormation
+        transformed = transform(template, {}, _NoManagedPolicies())
+    resources: dict[str, Any] = transformed["Resources"]
+    return resources
+
+
+def _of_type(resources: dict[str, Any], resource_type: str) -> dict[str, Any]:
+    return {name: res for name, res in resources.items() if res["Type"] == resource_type}
+
+
+def _sender(resources: dict[str, Any]) -> dict[str, Any]:
+    sender = resources["SenderFunction"]
+    assert sender["Type"] == "AWS::Lambda::Function"
+    properties: dict[str, Any] = sender["Properties"]
+    return properties
+
+
+def _sender_event_source(resources: dict[str, Any]) -> dict[str, Any]:
+    mappings = [
+        res["Properties"]
+        for res in _of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+        if res["Properties"]["FunctionName"] == {"Ref": "SenderFunction"}
+    ]
+    assert len(mappings) == 1, mappings
+    mapping: dict[str, Any] = mappings[0]
+    return mapping
+
+
+def _sender_statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    role_ref = _sender(resources)["Role"]
+    assert role_ref == {"Fn::GetAtt": ["SenderFunctionRole", "Arn"]}
+    policies = resources["SenderFunctionRole"]["Properties"]["Policies"]
+    return [statement for policy in policies for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def test_sender_reports_batch_item_failures(resources: dict[str, Any]) -> None:
+    # WHEN the sender's SQS event source mapping is read
+    mapping = _sender_event_source(resources)
+
+    # THEN it reads the courier queue and honours partial batch responses (a typo here would
+    # make Lambda retry or delete whole batches)
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["CourierQueue", "Arn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_sender_batch_and_concurrency_come_from_stack_parameters(
+    resources: dict[str, Any],
+) -> None:
+    # WHEN the sender's SQS event source mapping is read
+    mapping = _sender_event_source(resources)
+
+    # THEN the BatchSize and MaximumConcurrency stack parameters drive it
+    assert mapping["BatchSize"] == {"Ref": "BatchSize"}
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "MaximumConcurrency"}}
+
+
+def test_queue_visibility_timeout_covers_six_function_timeouts(
+    resources: dict[str, Any],
+) -> None:
+    # WHEN the queue's visibility timeout is compared with the sender's timeout
+    visibility_timeout = resources["CourierQueue"]["Properties"]["VisibilityTimeout"]
+    function_timeout = _sender(resources)["Timeout"]
+
+    # THEN a message stays invisible while its batch may still be running (and retried)
+    assert isinstance(visibility_timeout, int)
+    assert isinstance(function_timeout, int)
+    assert visibility_timeout >= SENDER_TIMEOUT_FACTOR * function_timeout
+
+
+def test_queue_redrives_to_dead_letter_queue_after_all_attempts(
+    resources: dict[str, Any],
+) -> None:
+    # WHEN the queue's redrive policy is read
+    redrive = resources["CourierQueue"]["Properties"]["RedrivePolicy"]
+
+    # THEN a message that failed message_retries + 1 times moves to the dead-letter queue
+    assert redrive == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["CourierDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": MAX_RECEIVE_COUNT,
+    }
+
+
+@pytest.mark.parametrize("queue", ["CourierQueue", "CourierDeadLetterQueue"])
+def test_queues_are_encrypted_at_rest(resources: dict[str, Any], queue: str) -> None:
+    # WHEN a queue's properties are read
+    properties = resources[queue]["Properties"]
+
+    # THEN it is an SQS queue with SQS-managed server-side encryption
+    assert resources[queue]["Type"] == "AWS::SQS::Queue"
+    assert properties["SqsManagedSseEnabled"] is True
+
+
+def test_sender_runs_with_the_courier_layer(resources: dict[str, Any]) -> None:
+    # GIVEN the one layer version the stack builds
+    layers = _of_type(resources, "AWS::Lambda::LayerVersion")
+    assert len(layers) == 1, layers
+    ((layer_name, layer),) = layers.items()
+    assert layer_name.startswith("CourierLayer")
+
+    # WHEN the sender's configuration is read
+    sender = _sender(resources)
+
+    # THEN the sender uses that layer, and both target python3.13 on arm64
+    assert sender["Layers"] == [{"Ref": layer_name}]
+    assert sender["Runtime"] == "python3.13"
+    assert sender["Architectures"] == ["arm64"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+
+
+@pytest.mark.parametrize(("name", "value"), SENDER_ENVIRONMENT.items())
+def test_sender_environment_has_what_the_library_reads(
+    resources: dict[str, Any], name: str, value: Any
+) -> None:
+    # WHEN the sender's environment is read
+    variables = _sender(resources)["Environment"]["Variables"]
+
+    # THEN the variable is set, to the stack parameter or resource it stands for
+    assert name in variables
+    assert variables[name] == value
+
+
+def test_sender_decrypts_with_kms_only_through_ssm(resources: dict[str, Any]) -> None:
+    # WHEN the sender's statements that grant a KMS action are collected
+    kms_statements = [
+        statement
+        for statement in _sender_statements(resources)
+        if any(action.startswith("kms:") for action in _actions(statement))
+    ]
+
+    # THEN there is one, for kms:Decrypt only, and only for calls that SSM makes on its behalf
+    assert len(kms_statements) == 1, kms_statements
+    (statement,) = kms_statements
+    assert statement["Effect"] == "Allow"
+    assert _actions(statement) == ["kms:Decrypt"]
+    assert statement["Condition"] == {
+        "StringEquals": {"kms:ViaService": {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"}}
+    }
+
+
+def test_sender_reads_only_courier_parameters(resources: dict[str, Any]) -> None:
+    # WHEN the sender's statements that grant an SSM action are collected
+    ssm_statements = [
+        statement
+        for statement in _sender_statements(resources)
+        if any(action.startswith("ssm:") for action in _actions(statement))
+    ]
+
+    # THEN they only read, and only under the prefix and the default sender's parameter
+    parameter_arn = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+    assert len(ssm_statements) == 1, ssm_statements
+    (statement,) = ssm_statements
+    assert sorted(_actions(statement)) == [
+        "ssm:GetParameter",
+        "ssm:GetParameters",
+        "ssm:GetParametersByPath",
+    ]
+    assert statement["Resource"] == [
+        {"Fn::Sub": parameter_arn + "${SsmPrefix}/*"},
+        {"Fn::Sub": parameter_arn + "${DefaultConnectionUriParameter}"},
+    ]
+
+
+def test_sender_may_send_to_the_dead_letter_queue(resources: dict[str, Any]) -> None:
+    # WHEN the sender's statements that grant an SQS action are collected
+    sqs_statements = [
+        statement
+        for statement in _sender_statements(resources)
+        if any(action.startswith("sqs:") for action in _actions(statement))
+    ]
+
+    # THEN one lets it send to the dead-letter queue, and to no other queue
+    assert len(sqs_statements) == 1, sqs_statements
+    (statement,) = sqs_statements
+    assert _actions(statement) == ["sqs:SendMessage*"]
+    assert statement["Resource"]["Fn::Sub"][1] == {
+        "queueName": {"Fn::GetAtt": ["CourierDeadLetterQueue", "QueueName"]}
+    }
+
+
+def test_idempotency_table_matches_powertools_defaults(resources: dict[str, Any]) -> None:
+    # WHEN the idempotency table is read
+    table = resources["IdempotencyTable"]["Properties"]
+
+    # THEN its key and TTL attributes are Powertools' defaults ("id", "expiration")
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_alarm_fires_on_the_first_dead_lettered_message(resources: dict[str, Any]) -> None:
+    # WHEN the dead-letter queue alarm is read
+    alarm = resources["DeadLetterQueueAlarm"]
+    properties = alarm["Properties"]
+
+    # THEN it watches the dead-letter queue's visible messages and fires at one
+    assert alarm["Type"] == "AWS::CloudWatch::Alarm"
+    assert properties["Namespace"] == "AWS/SQS"
+    assert properties["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert properties["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["CourierDeadLetterQueue", "QueueName"]}}
+    ]
+    assert properties["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert properties["Threshold"] == 1

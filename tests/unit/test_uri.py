@@ -1,0 +1,318 @@
+"""Parsing the connection URI: the six modes, the providers' URIs, and every mistake by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from courier.errors import ConfigError
+from courier.uri import ConnectionUri, Security
+
+
+@pytest.mark.parametrize(
+    ("raw", "security", "port", "verify", "server_name"),
+    [
+        ("smtp://u:p@mail.example.com:2525/", Security.STARTTLS, 2525, True, None),
+        (
+            "smtp://u:p@mail.example.com/?skip_ssl_verify=true",
+            Security.STARTTLS,
+            587,
+            False,
+            None,
+        ),
+        (
+            "smtp://u:p@mail.example.com:25/?disable_starttls=true",
+            Security.CLEARTEXT,
+            25,
+            True,
+            None,
+        ),
+        ("smtps://u:p@mail.example.com", Security.IMPLICIT_TLS, 465, True, None),
+        (
+            "smtps://u:p@mail.example.com/?skip_ssl_verify=True",
+            Security.IMPLICIT_TLS,
+            465,
+            False,
+            None,
+        ),
+        (
+            "smtps://u:p@sub.example.com:1234/?server_name=example.com",
+            Security.IMPLICIT_TLS,
+            1234,
+            True,
+            "example.com",
+        ),
+    ],
+    ids=["1", "2", "3", "4", "5", "6"],
+)
+def test_the_six_modes(
+    raw: str, security: Security, port: int, verify: bool, server_name: str | None
+) -> None:
+    uri = ConnectionUri.parse(raw)
+
+    assert uri.security is security
+    assert uri.port == port
+    assert uri.verify_certificate is verify
+    assert uri.server_name == server_name
+    assert uri.tls_server_name == (server_name or uri.host)
+    assert uri.credentials == ("u", "p")
+
+
+@pytest.mark.parametrize(
+    ("raw", "host", "port", "user", "password", "security"),
+    [
+        (
+            "smtp://postmaster%40mg.example.org:3kh9umujora5@smtp.mailgun.org:587/",
+            "smtp.mailgun.org",
+            587,
+            "postmaster@mg.example.org",
+            "3kh9umujora5",
+            Security.STARTTLS,
+        ),
+        (
+            "smtps://postmaster%40mg.example.org:3kh9umujora5@smtp.eu.mailgun.org:465/",
+            "smtp.eu.mailgun.org",
+            465,
+            "postmaster@mg.example.org",
+            "3kh9umujora5",
+            Security.IMPLICIT_TLS,
+        ),
+        (
+            # SES SMTP passwords hold '/' and '+': the '/' must be encoded, '+' stays '+'.
+            "smtp://AKIAIOSFODNN7EXAMPLE:BCx7%2FzyQ+XWjK1RsFx%2Fq8qp@"
+            "email-smtp.us-east-1.amazonaws.com:587/",
+            "email-smtp.us-east-1.amazonaws.com",
+            587,
+            "AKIAIOSFODNN7EXAMPLE",
+            "BCx7/zyQ+XWjK1RsFx/q8qp",
+            Security.STARTTLS,
+        ),
+        (
+            "smtps://AKIAIOSFODNN7EXAMPLE:BCx7%2FzyQ+XWjK1Rs@email-smtp.eu-west-1.amazonaws.com",
+            "email-smtp.eu-west-1.amazonaws.com",
+            465,
+            "AKIAIOSFODNN7EXAMPLE",
+            "BCx7/zyQ+XWjK1Rs",
+            Security.IMPLICIT_TLS,
+        ),
+        (
+            "smtp://a1b2c3d4-server-token:a1b2c3d4-server-token@smtp.postmarkapp.com:2525/",
+            "smtp.postmarkapp.com",
+            2525,
+            "a1b2c3d4-server-token",
+            "a1b2c3d4-server-token",
+            Security.STARTTLS,
+        ),
+    ],
+    ids=["mailgun", "mailgun-smtps", "ses", "ses-smtps", "postmark"],
+)
+def test_provider_uris(
+    raw: str, host: str, port: int, user: str, password: str, security: Security
+) -> None:
+    uri = ConnectionUri.parse(raw)
+
+    assert (uri.host, uri.port, uri.security) == (host, port, security)
+    assert uri.credentials == (user, password)
+
+
+def test_percent_encoded_reserved_characters_decode_into_the_password() -> None:
+    uri = ConnectionUri.parse("smtp://me:p%40ss%2Fw%23rd%3A%3F%25@mail.example.com/")
+
+    assert uri.password == "p@ss/w#rd:?%"
+
+
+def test_no_user_means_no_auth_and_ipv6_hosts_work() -> None:
+    uri = ConnectionUri.parse("smtp://[::1]:2525/")
+
+    assert (uri.host, uri.port, uri.credentials) == ("::1", 2525, None)
+    assert str(uri) == "smtp://[::1]:2525/"
+
+
+def test_default_port_is_recorded() -> None:
+    assert ConnectionUri.parse("smtp://mail.example.com").port_is_default
+    assert not ConnectionUri.parse("smtp://mail.example.com:587").port_is_default
+
+
+@pytest.mark.parametrize("value", ["1", "t", "T", "TRUE", "true", "True"])
+def test_true_booleans(value: str) -> None:
+    assert ConnectionUri.parse(f"smtp://h/?skip_ssl_verify={value}").skip_ssl_verify
+
+
+@pytest.mark.parametrize("value", ["0", "f", "F", "FALSE", "false", "False"])
+def test_false_booleans(value: str) -> None:
+    assert not ConnectionUri.parse(f"smtp://h/?disable_starttls={value}").disable_starttls
+
+
+def test_redacted_form_hides_only_the_password() -> None:
+    uri = ConnectionUri.parse(
+        "smtps://some-user%40mg.example.org:hunter2@smtp.example.com:465/?server_name=example.com"
+    )
+
+    assert uri.redacted() == (
+        "smtps://some-user%40mg.example.org:***@smtp.example.com:465/?server_name=example.com"
+    )
+    assert str(uri) == uri.redacted()
+    assert "hunter2" not in repr(uri)
+
+
+# (raw, field, code, words the message must contain)
+MISTAKES = {
+    "raw @ in password": (
+        "smtp://user:p@ss@mail.example.com/",
+        "connection_uri.password",
+        "uri_password_unencoded",
+        "%40",
+    ),
+    "raw / in password": (
+        "smtp://user:pa/ss@mail.example.com:587/",
+        "connection_uri.password",
+        "uri_password_unencoded",
+        "%2F",
+    ),
+    "raw # in password": (
+        "smtp://user:pa#ss@mail.example.com:587/",
+        "connection_uri.password",
+        "uri_password_unencoded",
+        "%23",
+    ),
+    "raw ? in password": (
+        "smtp://user:pa?ss@mail.example.com/",
+        "connection_uri.password",
+        "uri_password_unencoded",
+        "%3F",
+    ),
+    "raw : in password": (
+        "smtp://user:pa:ss@mail.example.com/",
+        "connection_uri.password",
+        "uri_password_unencoded",
+        "%3A",
+    ),
+    "raw % in password": (
+        "smtp://user:100%real@mail.example.com/",
+        "connection_uri.password",
+        "uri_password_unencoded",
+        "%25",
+    ),
+    "escape that is not UTF-8": (
+        "smtp://user:%FF@mail.example.com/",
+        "connection_uri.password",
+        "uri_password_encoding",
+        "UTF-8",
+    ),
+    "user without password": (
+        "smtp://user@mail.example.com/",
+        "connection_uri.password",
+        "uri_missing_password",
+        "no password",
+    ),
+    "password without user": (
+        "smtp://:secret@mail.example.com/",
+        "connection_uri.user",
+        "uri_missing_user",
+        "no user",
+    ),
+    "unknown parameter": (
+        "smtp://mail.example.com/?skip_verify=true",
+        "connection_uri.skip_verify",
+        "uri_unknown_parameter",
+        "skip_ssl_verify",
+    ),
+    "legacy_ssl": (
+        "smtp://mail.example.com:465/?legacy_ssl=true",
+        "connection_uri.legacy_ssl",
+        "uri_legacy_ssl",
+        "smtps://",
+    ),
+    "bad boolean": (
+        "smtp://mail.example.com/?skip_ssl_verify=yes",
+        "connection_uri.skip_ssl_verify",
+        "uri_bad_boolean",
+        "true or false",
+    ),
+    "parameter twice": (
+        "smtp://h/?skip_ssl_verify=true&skip_ssl_verify=false",
+        "connection_uri.skip_ssl_verify",
+        "uri_duplicate_parameter",
+        "twice",
+    ),
+    "parameter without value": (
+        "smtp://h/?server_name=",
+        "connection_uri.server_name",
+        "uri_empty_parameter",
+        "no value",
+    ),
+    "port not a number": (
+        "smtp://mail.example.com:smtp/",
+        "connection_uri.port",
+        "uri_bad_port",
+        "587",
+    ),
+    "port out of range": (
+        "smtps://mail.example.com:70000/",
+        "connection_uri.port",
+        "uri_bad_port",
+        "465",
+    ),
+    "port zero": ("smtp://mail.example.com:0/", "connection_uri.port", "uri_bad_port", "1 to"),
+    "other scheme": (
+        "http://mail.example.com/",
+        "connection_uri.scheme",
+        "uri_bad_scheme",
+        "smtps",
+    ),
+    "no scheme": ("mail.example.com:587", "connection_uri.scheme", "uri_bad_scheme", "smtp://"),
+    "missing host": ("smtp://user:pw@:587/", "connection_uri.host", "uri_missing_host", "no host"),
+    "empty": ("", "connection_uri", "uri_empty", "empty"),
+    "bad host": ("smtp://mail_.exa mple.com/", "connection_uri", "uri_whitespace", "whitespace"),
+    "invalid host characters": (
+        "smtp://mail!example.com/",
+        "connection_uri.host",
+        "uri_bad_host",
+        "host name",
+    ),
+    "bad IPv6": ("smtp://[zz::1]:25/", "connection_uri.host", "uri_bad_host", "IPv6"),
+    "CR/LF": (
+        "smtp://mail.example.com/\r\nRCPT TO:<x@y>",
+        "connection_uri",
+        "uri_whitespace",
+        "CR",
+    ),
+    "a path": ("smtp://mail.example.com/inbox", "connection_uri.path", "uri_path", "no"),
+    "a fragment": ("smtp://mail.example.com/#x", "connection_uri", "uri_fragment", "%23"),
+    "bad server_name": (
+        "smtps://h/?server_name=exa%20mple.com",
+        "connection_uri.server_name",
+        "uri_bad_host",
+        "host name",
+    ),
+}
+
+
+@pytest.mark.parametrize(("raw", "field", "code", "words"), MISTAKES.values(), ids=MISTAKES)
+def test_mistakes_name_the_field_and_the_fix(raw: str, field: str, code: str, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        ConnectionUri.parse(raw)
+
+    assert (caught.value.field, caught.value.code) == (field, code)
+    assert words in str(caught.value)
+    assert str(caught.value).startswith(f"{field}: ")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "smtp://user:s3cr3t-p@ss@mail.example.com/",
+        "smtp://user:s3cr3t-p/ss@mail.example.com/",
+        "smtp://user:s3cr3t-p#ss@mail.example.com/",
+        "smtp://user:s3cr3t-p:ss@mail.example.com/",
+        "smtp://user:s3cr3t-p%zz@mail.example.com/",
+        "smtp://user:s3cr3t-pss@mail.example.com:port/",
+        "smtp://user:s3cr3t-pss@mail.example.com/?x=1",
+        "smtp://user:s3cr3t-pss",
+    ],
+)
+def test_errors_never_quote_the_password(raw: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        ConnectionUri.parse(raw)
+
+    assert "s3cr3t" not in str(caught.value)
+    assert "s3cr3t" not in repr(caught.value)
