@@ -14,9 +14,11 @@ Example
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -42,8 +44,11 @@ def free_port() -> int:
 class Faults:
     """Replies a server gives instead of accepting (``None``: accept)."""
 
+    ehlo_reply: str | None = None
     mail_reply: str | None = None
     rcpt_reply: str | None = None
+    rcpt_replies: Mapping[str, str] = field(default_factory=dict)
+    """Replies for some recipients only (address → reply)."""
     data_reply: str | None = None
     drop_in_data: bool = False
     """Close the connection when the message arrives, without replying."""
@@ -56,6 +61,9 @@ class RecordedSession:
     commands: list[tuple[str, str | None]] = field(default_factory=list)
     """``(verb, tls_version)`` of each command, in order; ``tls_version`` is ``None`` in
     cleartext."""
+
+    ehlo_names: list[str] = field(default_factory=list)
+    """The name the client gave in each EHLO."""
 
     @property
     def verbs(self) -> list[str]:
@@ -71,6 +79,7 @@ class ReceivedMessage:
     content: bytes
     tls_version: str | None
     auth_login: str | None
+    mail_options: tuple[str, ...] = ()
 
     @property
     def message(self) -> EmailMessage:
@@ -85,6 +94,7 @@ class _RecordingSMTP(SMTP):
         self._recorder = recorder
         self._session_record = RecordedSession()
         recorder.sessions.append(self._session_record)
+        recorder.connections.append(self)
 
     def _record(self, verb: str) -> None:
         ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
@@ -92,6 +102,10 @@ class _RecordingSMTP(SMTP):
 
     async def smtp_EHLO(self, arg: str) -> None:
         self._record("EHLO")
+        self._session_record.ehlo_names.append(arg)
+        if self._recorder.faults.ehlo_reply:
+            await self.push(self._recorder.faults.ehlo_reply)
+            return
         await super().smtp_EHLO(arg)
 
     async def smtp_HELO(self, arg: str) -> None:
@@ -143,8 +157,10 @@ class _Handler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        if self._recorder.faults.rcpt_reply:
-            return self._recorder.faults.rcpt_reply
+        faults = self._recorder.faults
+        refusal = faults.rcpt_replies.get(address) or faults.rcpt_reply
+        if refusal:
+            return refusal
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -166,6 +182,7 @@ class _Handler:
                 content=envelope.original_content or b"",
                 tls_version=ssl_object.version() if ssl_object else None,
                 auth_login=login.decode() if isinstance(login, bytes) else None,
+                mail_options=tuple(envelope.mail_options),
             )
         )
         return "250 2.0.0 OK: queued"
@@ -185,6 +202,8 @@ class SmtpServer:
         The one account AUTH accepts.
     faults:
         Replies to give instead of accepting.
+    smtputf8:
+        Offer SMTPUTF8 (non-ASCII mailboxes).
     """
 
     def __init__(
@@ -195,6 +214,7 @@ class SmtpServer:
         username: str = "user",
         password: str = "secret",  # noqa: S107 (a test account)
         faults: Faults | None = None,
+        smtputf8: bool = True,
         port: int | None = None,
     ) -> None:
         self.listener = listener
@@ -204,6 +224,7 @@ class SmtpServer:
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.sessions: list[RecordedSession] = []
+        self.connections: list[SMTP] = []
         self.messages: list[ReceivedMessage] = []
         self.server_names: list[str | None] = []
         """The SNI name of each TLS handshake (``None`` when the client sent none)."""
@@ -224,17 +245,33 @@ class SmtpServer:
             tls_context=tls_context if listener == "starttls" else None,
             authenticator=self._authenticate,
             auth_require_tls=listener == "starttls",
+            enable_SMTPUTF8=smtputf8,
         )
+        self._running = False
 
     def start(self) -> Self:
         self._controller.start()
+        self._running = True
         # aiosmtpd opens one connection of its own to see that the server is up.
         self.sessions.clear()
         self.server_names.clear()
         return self
 
     def stop(self) -> None:
-        self._controller.stop()
+        """Hang up on every client still connected, then stop listening."""
+        if self._running:
+            loop = self._controller.loop
+            asyncio.run_coroutine_threadsafe(self._hang_up(), loop).result(timeout=5)
+            self._controller.stop()
+            self._running = False
+
+    async def _hang_up(self) -> None:
+        for connection in self.connections:
+            if connection.transport is not None:
+                connection.transport.close()
+        # Let the transports' close callbacks run before the loop stops.
+        for _ in range(3):
+            await asyncio.sleep(0)
 
     def __enter__(self) -> Self:
         return self.start()

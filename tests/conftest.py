@@ -9,6 +9,7 @@ import pytest
 import trustme
 
 from local.smtpd import Faults, Listener, SmtpServer
+from local.stack import StackResources, create_stack_resources
 
 CERTIFICATE_NAMES = ("localhost", "127.0.0.1")
 OTHER_NAME = "mail.example.com"
@@ -59,13 +60,21 @@ def start_smtpd(
         listener: Listener = "starttls",
         certificate: str = "trusted",
         faults: Faults | None = None,
+        password: str = "secret",
+        smtputf8: bool = True,
     ) -> SmtpServer:
         issued = {
             "trusted": lambda: ca.issue_cert(*CERTIFICATE_NAMES),
             "untrusted": lambda: unknown_ca.issue_cert(*CERTIFICATE_NAMES),
             "other-name": lambda: ca.issue_cert(OTHER_NAME),
         }[certificate]()
-        server = SmtpServer(listener=listener, certificate=issued, faults=faults).start()
+        server = SmtpServer(
+            listener=listener,
+            certificate=issued,
+            faults=faults,
+            password=password,
+            smtputf8=smtputf8,
+        ).start()
         servers.append(server)
         return server
 
@@ -79,3 +88,42 @@ def smtpd(request: pytest.FixtureRequest, start_smtpd: StartServer) -> SmtpServe
     """One SMTP server, configured by the test's ``@pytest.mark.smtpd(...)`` marker."""
     marker = request.node.get_closest_marker("smtpd")
     return start_smtpd(**(marker.kwargs if marker else {}))
+
+
+# AWS, emulated by moto.
+
+AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "courier-sender",
+    "POWERTOOLS_METRICS_NAMESPACE": "Courier",
+    "POWERTOOLS_PARAMETERS_SSM_DECRYPT": "true",
+}
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fake credentials and a moto-emulated AWS for one test."""
+    from aws_lambda_powertools.utilities import parameters
+    from moto import mock_aws
+
+    for name, value in AWS_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    with mock_aws():
+        yield
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture
+def stack(aws: None) -> StackResources:
+    """The queues and table of template.yaml, created in moto."""
+    import boto3
+
+    return create_stack_resources(sqs=boto3.client("sqs"), dynamodb=boto3.client("dynamodb"))

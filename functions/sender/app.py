@@ -1,37 +1,33 @@
-"""SQS handler of the courier sender.
+"""SQS handler of the courier sender: thin glue around :class:`courier.sender.Sender`.
 
-The delivery path is being built (it will read each project's SMTP connection URI from SSM,
-render and deliver the message, and retry or dead-letter the rest). Until it lands, the handler
-hands every record back to SQS, so a deployed stack keeps messages instead of dropping them.
+Clients and the configuration cache live at module scope, so warm invocations reuse them.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import boto3
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Handle one batch of SQS records.
+from courier.config_provider import SsmConfigProvider
+from courier.observability import logger, metrics, tracer
+from courier.sender import Sender, SenderSettings
 
-    Parameters
-    ----------
-    event
-        The SQS event (``{"Records": [...]}``).
-    context
-        The Lambda context.
+sender = Sender(
+    settings=SenderSettings.from_environment(),
+    config_provider=SsmConfigProvider(),
+    sqs_client=boto3.client("sqs"),
+    persistence_store=DynamoDBPersistenceLayer(table_name=os.environ["COURIER_IDEMPOTENCY_TABLE"]),
+)
 
-    Returns
-    -------
-    dict[str, Any]
-        The partial batch response, ``{"batchItemFailures": [...]}``.
 
-    Example
-    -------
-    >>> lambda_handler({"Records": [{"messageId": "m1"}]}, None)
-    {'batchItemFailures': [{'itemIdentifier': 'm1'}]}
-    """
-    return {
-        "batchItemFailures": [
-            {"itemIdentifier": record["messageId"]} for record in event.get("Records", [])
-        ]
-    }
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    """Deliver one SQS batch; return the partial batch response (``batchItemFailures``)."""
+    return sender.handle(event, context)

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 import pytest
 
 from courier.errors import (
+    ConfigError,
+    MessageError,
     SmtpAuthError,
     SmtpConnectError,
     SmtpDataError,
     SmtpDisconnectedError,
     SmtpError,
+    SmtpHeloError,
     SmtpRecipientRefusedError,
     SmtpSenderRefusedError,
     SmtpTimeoutError,
     SmtpTlsError,
     Step,
 )
-from courier.transport import Transport
+from courier.transport import Transport, build_ssl_context
 from courier.uri import ConnectionUri
 from local.smtpd import Faults, SmtpServer, free_port
 from tests.conftest import OTHER_NAME, StartServer
@@ -43,7 +47,8 @@ def make_message(subject: str = "Your recovery code") -> EmailMessage:
 
 
 def transport_for(uri: str, *, timeout: float = 5) -> Transport:
-    return Transport(ConnectionUri.parse(uri), timeout=timeout)
+    # The test servers are on loopback, which the SSRF guard refuses by default.
+    return Transport(ConnectionUri.parse(uri), timeout=timeout, allow_private_hosts=True)
 
 
 def deliver(uri: str, *, subject: str = "Your recovery code") -> None:
@@ -427,3 +432,183 @@ def test_transport_does_not_log_the_password(
 
     # THEN no log record of ours holds it
     assert_password_hidden(error, caplog)
+
+
+def test_the_ssrf_guard_refuses_loopback_before_connecting(smtpd: SmtpServer) -> None:
+    # GIVEN a transport with the guard on (the default) and a server on loopback
+    uri = ConnectionUri.parse(f"smtp://user:{CANARY}@127.0.0.1:{smtpd.port}/")
+    transport = Transport(uri, timeout=5)
+
+    # WHEN it opens
+    with pytest.raises(ConfigError) as caught:
+        transport.open()
+
+    # THEN it refuses, naming the stack parameter, and the server never saw a connection
+    assert caught.value.code == "smtp_host_not_public"
+    assert "AllowPrivateSmtpHosts" in str(caught.value)
+    assert smtpd.sessions == []
+
+
+@pytest.mark.parametrize(
+    ("timeout", "local_hostname", "code"),
+    [
+        (0, "localhost", "timeout_not_positive"),
+        (-1, "localhost", "timeout_not_positive"),
+        (float("nan"), "localhost", "timeout_not_positive"),
+        (5, "", "local_name_invalid"),
+        (5, "mail host", "local_name_invalid"),
+        (5, "host\r\nMAIL FROM:<x@y>", "local_name_invalid"),
+    ],
+)
+def test_bad_settings_fail_before_any_io(timeout: float, local_hostname: str, code: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Transport(
+            ConnectionUri.parse("smtp://mail.example.com/"),
+            timeout=timeout,
+            local_hostname=local_hostname,
+        )
+
+    assert caught.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("uri", "verified"),
+    [
+        ("smtp://h/", True),
+        ("smtp://h/?skip_ssl_verify=true", False),
+        ("smtps://h/", True),
+        ("smtps://h/?skip_ssl_verify=true", False),
+        ("smtps://h/?server_name=example.com", True),
+    ],
+)
+def test_tls_policy_is_tls_1_2_or_newer_and_verified_unless_skipped(
+    uri: str, verified: bool
+) -> None:
+    context = build_ssl_context(ConnectionUri.parse(uri))
+
+    assert context.minimum_version is ssl.TLSVersion.TLSv1_2
+    assert context.check_hostname is verified
+    assert context.verify_mode is (ssl.CERT_REQUIRED if verified else ssl.CERT_NONE)
+
+
+def test_ehlo_gives_the_configured_local_name(smtpd: SmtpServer) -> None:
+    # GIVEN a transport with a local name
+    uri = ConnectionUri.parse(f"smtp://user:secret@127.0.0.1:{smtpd.port}/")
+    transport = Transport(
+        uri, timeout=5, local_hostname="courier.example", allow_private_hosts=True
+    )
+
+    # WHEN it opens
+    transport.open()
+    transport.close()
+
+    # THEN both EHLOs (before and after STARTTLS) named it
+    [session] = smtpd.client_sessions
+    assert session.ehlo_names == ["courier.example", "courier.example"]
+
+
+@pytest.mark.parametrize(
+    "recipient", ["ada@example.org\r\nRCPT TO:<evil@example.org>", "ada@example.org\n", ""]
+)
+def test_an_envelope_with_line_breaks_is_refused_before_connecting(
+    smtpd: SmtpServer, recipient: str
+) -> None:
+    transport = transport_for(f"smtp://user:secret@127.0.0.1:{smtpd.port}/")
+
+    with pytest.raises(MessageError) as caught:
+        transport.send(make_message(), sender=SENDER, recipient=recipient)
+
+    assert caught.value.code == "envelope_address_invalid"
+    assert smtpd.client_sessions == []
+
+
+def test_a_non_ascii_mailbox_goes_with_smtputf8(smtpd: SmtpServer) -> None:
+    with transport_for(f"smtp://user:secret@127.0.0.1:{smtpd.port}/") as transport:
+        transport.send(make_message(), sender=SENDER, recipient="józef@example.org")
+
+    [received] = smtpd.messages
+    assert received.rcpt_tos == ("józef@example.org",)
+    assert "SMTPUTF8" in received.mail_options
+
+
+@pytest.mark.smtpd(smtputf8=False)
+def test_a_non_ascii_mailbox_needs_smtputf8(smtpd: SmtpServer) -> None:
+    # GIVEN a server that does not offer SMTPUTF8
+    transport = transport_for(f"smtp://user:secret@127.0.0.1:{smtpd.port}/")
+
+    # WHEN a mail goes to a non-ASCII mailbox
+    with pytest.raises(MessageError) as caught:
+        transport.send(make_message(), sender=SENDER, recipient="józef@example.org")
+    transport.close()
+
+    # THEN it is refused before MAIL
+    assert caught.value.code == "envelope_needs_smtputf8"
+    assert all("MAIL" not in session.verbs for session in smtpd.client_sessions)
+
+
+def test_an_8bit_body_is_announced_with_8bitmime(smtpd: SmtpServer) -> None:
+    # GIVEN a message whose body is 8-bit
+    message = make_message()
+    message.set_content("Grüße: 123456\n", cte="8bit")
+
+    # WHEN it is sent to a server that offers 8BITMIME
+    with transport_for(f"smtp://user:secret@127.0.0.1:{smtpd.port}/") as transport:
+        transport.send(message, sender=SENDER, recipient=RECIPIENT)
+
+    # THEN MAIL FROM said BODY=8BITMIME and the text arrived intact
+    [received] = smtpd.messages
+    assert "BODY=8BITMIME" in received.mail_options
+    assert received.message.get_content().rstrip() == "Grüße: 123456"
+
+
+def test_credentials_without_auth_offered_fail_at_auth(
+    start_smtpd: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a server that offers AUTH only after STARTTLS, and a cleartext URI with a user
+    server = start_smtpd(listener="starttls")
+
+    # WHEN mode 3 opens with credentials
+    error = fail(f"smtp://user:{CANARY}@127.0.0.1:{server.port}/?disable_starttls=true")
+
+    # THEN AUTH fails permanently, saying the server offers none, and nothing was sent
+    assert isinstance(error, SmtpAuthError)
+    assert (error.code, error.transient) == (None, False)
+    assert "offers no AUTH" in str(error)
+    assert all("AUTH" not in s.verbs and "MAIL" not in s.verbs for s in server.sessions)
+    assert_password_hidden(error, caplog)
+
+
+def test_a_refused_ehlo_is_a_permanent_ehlo_error(start_smtpd: StartServer) -> None:
+    server = start_smtpd(listener="starttls", faults=Faults(ehlo_reply="554 5.7.1 Go away"))
+
+    error = fail(f"smtp://user:secret@127.0.0.1:{server.port}/")
+
+    assert isinstance(error, SmtpHeloError)
+    assert (error.step, error.code, error.transient) == (Step.EHLO, 554, False)
+
+
+def test_auth_is_never_sent_before_tls_even_if_starttls_were_skipped(
+    start_smtpd: StartServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a bug that skips STARTTLS, against a server that would take AUTH in cleartext
+    server = start_smtpd(listener="plain")
+    monkeypatch.setattr(Transport, "_starttls", lambda self, connection: None)
+
+    # WHEN mode 1 opens with credentials
+    error = fail(f"smtp://user:{CANARY}@127.0.0.1:{server.port}/")
+
+    # THEN the last guard refuses to AUTH in cleartext
+    assert isinstance(error, SmtpTlsError)
+    assert "refusing to AUTH before TLS" in str(error)
+    assert all("AUTH" not in session.verbs for session in server.sessions)
+
+
+def test_close_after_the_server_went_away_does_not_raise(start_smtpd: StartServer) -> None:
+    server = start_smtpd(listener="starttls")
+    transport = transport_for(f"smtp://user:secret@127.0.0.1:{server.port}/")
+    transport.open()
+    server.stop()
+
+    transport.close()
+
+    assert not transport.is_open

@@ -18,7 +18,7 @@ from samtranslator.translator.transform import transform
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
 SENDER_TIMEOUT_FACTOR = 6  # AWS: queue visibility timeout >= 6 x the function's timeout
-MAX_RECEIVE_COUNT = 6  # message_retries (default 5) + 1
+MAX_RECEIVE_COUNT = 21  # the most attempts a project may configure: message_retries 20, + 1
 
 SENDER_ENVIRONMENT: dict[str, Any] = {
     "COURIER_SSM_PREFIX": {"Ref": "SsmPrefix"},
@@ -29,6 +29,7 @@ SENDER_ENVIRONMENT: dict[str, Any] = {
     "COURIER_SMTP_TIMEOUT_SECONDS": {"Ref": "SmtpTimeoutSeconds"},
     "COURIER_DLQ_URL": {"Ref": "CourierDeadLetterQueue"},
     "COURIER_IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
+    "COURIER_MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
     "POWERTOOLS_SERVICE_NAME": "courier-sender",
     "POWERTOOLS_METRICS_NAMESPACE": "Courier",
     "POWERTOOLS_PARAMETERS_MAX_AGE": "60",
@@ -153,7 +154,8 @@ def test_queue_redrives_to_dead_letter_queue_after_all_attempts(
     # WHEN the queue's redrive policy is read
     redrive = resources["CourierQueue"]["Properties"]["RedrivePolicy"]
 
-    # THEN a message that failed message_retries + 1 times moves to the dead-letter queue
+    # THEN SQS dead-letters only after the most attempts a project can configure (the sender,
+    # told the same count, dead-letters earlier with the cause)
     assert redrive == {
         "deadLetterTargetArn": {"Fn::GetAtt": ["CourierDeadLetterQueue", "Arn"]},
         "maxReceiveCount": MAX_RECEIVE_COUNT,

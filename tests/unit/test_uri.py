@@ -127,6 +127,26 @@ def test_no_user_means_no_auth_and_ipv6_hosts_work() -> None:
     assert str(uri) == "smtp://[::1]:2525/"
 
 
+def test_scheme_is_case_insensitive() -> None:
+    uri = ConnectionUri.parse("SMTPS://mail.example.com")
+
+    assert (uri.scheme, uri.port, uri.security) == ("smtps", 465, Security.IMPLICIT_TLS)
+
+
+def test_disable_starttls_has_no_effect_on_implicit_tls() -> None:
+    # The config validator warns about it; the session stays encrypted.
+    uri = ConnectionUri.parse("smtps://mail.example.com/?disable_starttls=true")
+
+    assert uri.security is Security.IMPLICIT_TLS
+    assert uri.uses_tls
+
+
+def test_redacted_form_keeps_the_mode_flags() -> None:
+    uri = ConnectionUri.parse("smtp://u:p@h/?disable_starttls=1&skip_ssl_verify=t")
+
+    assert uri.redacted() == "smtp://u:***@h:587/?disable_starttls=true&skip_ssl_verify=true"
+
+
 def test_default_port_is_recorded() -> None:
     assert ConnectionUri.parse("smtp://mail.example.com").port_is_default
     assert not ConnectionUri.parse("smtp://mail.example.com:587").port_is_default
@@ -246,6 +266,24 @@ MISTAKES = {
         "uri_bad_port",
         "587",
     ),
+    "booleans are case-sensitive": (
+        "smtp://h/?skip_ssl_verify=tRuE",
+        "connection_uri.skip_ssl_verify",
+        "uri_bad_boolean",
+        "true or false",
+    ),
+    "raw @ and / in password with an @ before the slash": (
+        "smtp://user:pa@x/y@mail.example.com/",
+        "connection_uri.password",
+        "uri_password_unencoded",
+        "%2F",
+    ),
+    "control character in server_name": (
+        "smtps://h/?server_name=%C3%A9%0A.com",
+        "connection_uri.server_name",
+        "uri_bad_host",
+        "control",
+    ),
     "port out of range": (
         "smtps://mail.example.com:70000/",
         "connection_uri.port",
@@ -308,6 +346,9 @@ def test_mistakes_name_the_field_and_the_fix(raw: str, field: str, code: str, wo
         "smtp://user:s3cr3t-pss@mail.example.com:port/",
         "smtp://user:s3cr3t-pss@mail.example.com/?x=1",
         "smtp://user:s3cr3t-pss",
+        "smtp://user:314159265",
+        "smtp://user:s3cr3t@x/y@mail.example.com/",
+        "smtp://user:p@a?s3cr3t@mail.example.com/",
     ],
 )
 def test_errors_never_quote_the_password(raw: str) -> None:

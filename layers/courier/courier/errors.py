@@ -16,6 +16,7 @@ from enum import StrEnum
 
 __all__ = [
     "ConfigError",
+    "ConfigUnavailableError",
     "CourierError",
     "MessageError",
     "SmtpAuthError",
@@ -69,6 +70,18 @@ class ConfigError(CourierError, ValueError):
         self.field = field
         self.code = code
         self.message = message
+
+
+class ConfigUnavailableError(CourierError):
+    """The configuration could not be read (SSM throttled, unreachable, access denied): transient.
+
+    Parameters
+    ----------
+    message:
+        What failed, naming the parameter but never its value.
+    """
+
+    transient = True
 
 
 class MessageError(CourierError, ValueError):

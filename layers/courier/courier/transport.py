@@ -31,6 +31,7 @@ from typing import Any, Self
 from courier.errors import (
     ConfigError,
     MessageError,
+    SmtpConnectError,
     SmtpDisconnectedError,
     SmtpError,
     SmtpTimeoutError,
@@ -38,6 +39,7 @@ from courier.errors import (
     Step,
     step_error,
 )
+from courier.network import resolve_smtp_host
 from courier.uri import ConnectionUri, Security
 
 __all__ = ["Transport", "build_ssl_context"]
@@ -89,6 +91,8 @@ class Transport:
         below the Lambda's remaining time.
     local_hostname:
         The name given in EHLO.
+    allow_private_hosts:
+        Connect to hosts on private, loopback or link-local addresses (the SSRF guard off).
 
     Example
     -------
@@ -98,7 +102,12 @@ class Transport:
     """
 
     def __init__(
-        self, uri: ConnectionUri, *, timeout: float, local_hostname: str = "localhost"
+        self,
+        uri: ConnectionUri,
+        *,
+        timeout: float,
+        local_hostname: str = "localhost",
+        allow_private_hosts: bool = False,
     ) -> None:
         if not timeout > 0:
             raise ConfigError("timeout", "timeout_not_positive", f"{timeout!r} must be > 0")
@@ -111,6 +120,7 @@ class Transport:
         self.uri = uri
         self.timeout = timeout
         self.local_hostname = local_hostname
+        self.allow_private_hosts = allow_private_hosts
         self.connection: smtplib.SMTP | None = None
         self._endpoint = uri.redacted()
 
@@ -209,16 +219,31 @@ class Transport:
     # The steps of a session.
 
     def _connect(self) -> smtplib.SMTP:
-        connection_class = (
-            smtplib.SMTP_SSL if self.uri.security is Security.IMPLICIT_TLS else smtplib.SMTP
+        addresses = resolve_smtp_host(
+            self.uri.host,
+            self.uri.port,
+            allow_private=self.allow_private_hosts,
+            endpoint=self._endpoint,
         )
-        kwargs: dict[str, Any] = {"local_hostname": self.local_hostname, "timeout": self.timeout}
-        if connection_class is smtplib.SMTP_SSL:
-            kwargs["context"] = self.ssl_context
-        connection = connection_class(**kwargs)
-        with self._translate(Step.CONNECT, connection):
-            connection.connect(self.uri.host, self.uri.port)
-        return connection
+        error: SmtpConnectError | None = None
+        for address, port in addresses:
+            connection = self._new_connection()
+            try:
+                with self._translate(Step.CONNECT, connection):
+                    connection.connect(address, port)
+            except SmtpConnectError as exc:
+                error = exc  # try the host's next address
+            else:
+                return connection
+        assert error is not None
+        raise error
+
+    def _new_connection(self) -> smtplib.SMTP:
+        if self.uri.security is Security.IMPLICIT_TLS:
+            return smtplib.SMTP_SSL(
+                local_hostname=self.local_hostname, timeout=self.timeout, context=self.ssl_context
+            )
+        return smtplib.SMTP(local_hostname=self.local_hostname, timeout=self.timeout)
 
     def _ehlo(self, connection: smtplib.SMTP) -> None:
         with self._translate(Step.EHLO, connection):

@@ -156,7 +156,7 @@ def _parse(raw: str) -> ConnectionUri:
         )
     authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
     authority, tail = rest[:authority_end], rest[authority_end:]
-    if "@" in tail and "@" not in authority:
+    if "@" in tail:
         raise ConfigError(
             f"{FIELD}.password",
             "uri_password_unencoded",
@@ -265,15 +265,18 @@ def _parse_hostport(hostport: str, scheme: str) -> tuple[str, int | None]:
         raise ConfigError(
             f"{FIELD}.port",
             "uri_bad_port",
-            # A non-number may be a password that lost its '@host': never echo it.
-            f"port {port_text if port_text.isdigit() else '(not a number)'} is not a number "
-            f"from 1 to 65535; leave it out to use "
+            # Never echo it: it may be a password that lost its '@host'.
+            "the port is not a number from 1 to 65535; leave it out to use "
             f"{DEFAULT_PORTS[scheme]} for {scheme}://",
         )
     return host, int(port_text)
 
 
 def _check_host(host: str, field_name: str) -> None:
+    if not host.isprintable() or any(char.isspace() for char in host):
+        raise ConfigError(
+            field_name, "uri_bad_host", "the host name contains whitespace or control characters"
+        )
     if not host.isascii():
         try:
             host.encode("idna")

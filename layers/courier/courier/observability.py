@@ -1,0 +1,35 @@
+"""The Powertools logger, metrics and tracer of courier's functions (DESIGN §6).
+
+Logs are JSON with the message's idempotency key as correlation id; metrics are EMF counts of
+each outcome, and of failures by error code.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from courier.outcomes import Cause, Outcome
+
+__all__ = ["count_outcome", "logger", "metrics", "tracer"]
+
+logger = Logger(service="courier")
+metrics = Metrics(namespace="Courier")
+tracer = Tracer(service="courier")
+
+_METRIC_NAMES = {
+    Outcome.DELIVERED: "Delivered",
+    Outcome.DUPLICATE: "DuplicatesSuppressed",
+    Outcome.RETRIED: "Retried",
+    Outcome.DEAD_LETTERED: "DeadLettered",
+}
+
+
+def count_outcome(outcome: Outcome, cause: Cause | None = None) -> None:
+    """Count one message's outcome; for a failure also count its error code."""
+    metrics.add_metric(name=_METRIC_NAMES[outcome], unit=MetricUnit.Count, value=1)
+    if cause is not None:
+        with single_metric(
+            name="Failures", unit=MetricUnit.Count, value=1, namespace=metrics.namespace
+        ) as metric:
+            metric.add_dimension(name="error_code", value=cause.code)

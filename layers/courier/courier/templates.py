@@ -1,0 +1,352 @@
+"""The mail templates: Kratos's twelve template types, rendered with Jinja2 in a sandbox.
+
+Each template type has three parts: a one-line subject, a plaintext body and an HTML body. The
+built-in parts ship in ``templates/builtin/<template_type>/`` next to this module; a project may
+replace any of them (DESIGN.md §3: ``templates.<type>.email.{subject, body.{html, plaintext}}``)
+with a ``base64://`` or ``file://`` URI whose content is Jinja2 source.
+
+Templates run in an immutable sandbox with :class:`~jinja2.StrictUndefined`: a template that
+reaches for Python internals is refused, and a variable the message does not carry is an error
+that names it, never an empty string in a password-reset mail. Only the HTML part is
+autoescaped. Values in the template data are data: a code that looks like ``{{ 7*7 }}`` is
+printed as it is, never evaluated.
+
+Example
+-------
+>>> mail = render("recovery_code_valid", {"to": "ada@example.com", "recovery_code": "123456"})
+>>> mail.subject
+'Recover access to your account'
+>>> "123456" in mail.plaintext and "123456" in mail.html
+True
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from jinja2 import FileSystemLoader, StrictUndefined, Template
+from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from courier.errors import ConfigError, MessageError
+
+__all__ = [
+    "TEMPLATE_DIR",
+    "TEMPLATE_TYPES",
+    "RenderedMail",
+    "TemplateOverride",
+    "check_template_source",
+    "load_override_source",
+    "render",
+]
+
+TEMPLATE_TYPES: tuple[str, ...] = (
+    "recovery_valid",
+    "recovery_invalid",
+    "recovery_code_valid",
+    "recovery_code_invalid",
+    "verification_valid",
+    "verification_invalid",
+    "verification_code_valid",
+    "verification_code_invalid",
+    "login_code_valid",
+    "registration_code_valid",
+    "verifiable_address_changed",
+    "authenticator_key_added",
+)
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+"""The bundled template folder: the only place ``file://`` overrides are read from."""
+
+Part = Literal["subject", "plaintext", "html"]
+_PARTS: tuple[Part, ...] = ("subject", "plaintext", "html")
+# The part's place in a project's configuration, below templates.<type>; the built-in file of
+# the part is named after it, with ".j2".
+_CONFIG_PATHS: dict[Part, str] = {
+    "subject": "email.subject",
+    "plaintext": "email.body.plaintext",
+    "html": "email.body.html",
+}
+_GO_TEMPLATE = re.compile(r"\{\{-?\s*\.")
+_MISSING_NAME = re.compile(r"^'([^']+)' is undefined$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TemplateOverride:
+    """A project's replacement of some parts of one template type.
+
+    Each part is a ``base64://<standard base64 of the Jinja2 source>`` or ``file://<path>`` URI,
+    or ``None`` to keep the built-in part.
+    """
+
+    subject: str | None = None
+    html: str | None = None
+    plaintext: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenderedMail:
+    """The three rendered parts of a mail; ``subject`` is a single stripped line."""
+
+    subject: str
+    plaintext: str
+    html: str
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, refusing every dotted name that starts with ``_``, present or not.
+
+    Jinja's sandbox refuses only private attributes that exist; refusing the rest too reports a
+    probe such as ``range.__self__`` as unsafe rather than as missing template data. A data key
+    that starts with ``_`` is still reachable as ``value['_key']``.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if attribute.startswith("_"):
+            return self.unsafe_undefined(obj, attribute)
+        return super().getattr(obj, attribute)
+
+
+def _environment(*, autoescape: bool) -> _Sandbox:
+    return _Sandbox(
+        loader=FileSystemLoader(TEMPLATE_DIR / "builtin"),
+        undefined=StrictUndefined,
+        autoescape=autoescape,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,  # the layer is read-only: no need to stat files on every render
+    )
+
+
+_TEXT = _environment(autoescape=False)
+_HTML = _environment(autoescape=True)
+
+
+def render(
+    template_type: str, data: Mapping[str, Any], *, override: TemplateOverride | None = None
+) -> RenderedMail:
+    """Render the subject, plaintext and HTML of ``template_type`` with ``data``.
+
+    Parameters
+    ----------
+    template_type:
+        One of :data:`TEMPLATE_TYPES`.
+    data:
+        The template data, with Kratos's JSON field names (``to``, ``recovery_code``, ...).
+    override:
+        The project's replacement parts, if any; parts it leaves unset keep the built-in.
+
+    Returns
+    -------
+    RenderedMail
+        The rendered parts.
+
+    Raises
+    ------
+    MessageError
+        ``template_type_unknown``; ``template_data_missing`` (naming the variable);
+        ``template_unsafe`` (the template reached for Python internals);
+        ``template_render_error``; ``header_crlf`` (the subject is not one line).
+    ConfigError
+        An override that cannot be loaded or compiled, with ``field`` set to its place in the
+        configuration (``templates.<type>.email.body.html``).
+
+    Example
+    -------
+    >>> render("login_code_valid", {"to": "ada@example.com", "login_code": "987654"}).subject
+    'Log in to your account'
+    """
+    if template_type not in TEMPLATE_TYPES:
+        raise MessageError(
+            "template_type",
+            "template_type_unknown",
+            f"unknown template type {template_type!r}; expected one of: "
+            + ", ".join(TEMPLATE_TYPES),
+        )
+    context = dict(data)
+    subject, plaintext, html = (
+        _render_part(_template(template_type, part, override), context, template_type, part)
+        for part in _PARTS
+    )
+    subject = subject.strip()
+    if "\r" in subject or "\n" in subject:
+        raise MessageError(
+            "subject",
+            "header_crlf",
+            f"the {template_type} subject renders to more than one line (CR or LF); "
+            "a subject must be a single line",
+        )
+    return RenderedMail(subject=subject, plaintext=plaintext, html=html)
+
+
+def load_override_source(uri: str, *, field: str) -> str:
+    """Return the Jinja2 source that a template override URI names.
+
+    Parameters
+    ----------
+    uri:
+        ``base64://<standard base64 of UTF-8 source>``, or ``file://<path>`` with the path
+        relative to (or absolute and inside) :data:`TEMPLATE_DIR`.
+    field:
+        The setting being read, for errors, e.g. ``templates.recovery_code_valid.email.subject``.
+
+    Raises
+    ------
+    ConfigError
+        ``template_base64_invalid``, ``template_file_outside``, ``template_file_missing``,
+        ``template_file_unreadable``, ``template_remote_not_fetched`` or
+        ``template_uri_scheme``.
+
+    Example
+    -------
+    >>> load_override_source("base64://SGkge3sgdG8gfX0=", field="templates.x.email.subject")
+    'Hi {{ to }}'
+    """
+    if not isinstance(uri, str):
+        raise ConfigError(field, "template_uri_scheme", "must be a base64:// or file:// URI")
+    scheme, separator, rest = uri.partition("://")
+    scheme = scheme.lower() if separator else ""
+    if scheme == "base64":
+        return _decode_base64(rest, field=field)
+    if scheme == "file":
+        return _read_bundled_file(rest, field=field)
+    if scheme in ("http", "https"):
+        raise ConfigError(
+            field,
+            "template_remote_not_fetched",
+            f"{scheme}:// templates are not supported: courier does not fetch templates over "
+            "the network; inline it as base64://",
+        )
+    raise ConfigError(
+        field,
+        "template_uri_scheme",
+        "must start with base64:// (the template's source, base64-encoded) or file:// (a "
+        "file in courier's bundled template folder)",
+    )
+
+
+def check_template_source(source: str, *, field: str) -> None:
+    """Compile ``source`` without rendering it; raise if it is not a valid template.
+
+    Raises
+    ------
+    ConfigError
+        ``template_syntax``, naming the line and what is wrong there.
+
+    Example
+    -------
+    >>> check_template_source("{% if to %}Hi{% endif %}", field="templates.x.email.subject")
+    >>> check_template_source("Hi\\n{{ to }", field="f")
+    Traceback (most recent call last):
+    ...
+    courier.errors.ConfigError: f: is not a valid Jinja2 template: line 2: unexpected '}'
+    """
+    _compile(source, autoescape=False, field=field)
+
+
+@lru_cache(maxsize=256)
+def _compile(source: str, *, autoescape: bool, field: str) -> Template:
+    environment = _HTML if autoescape else _TEXT
+    try:
+        return environment.from_string(source)
+    except TemplateSyntaxError as exc:
+        message = f"is not a valid Jinja2 template: line {exc.lineno}: {exc.message}"
+        if _GO_TEMPLATE.search(source):
+            message += (
+                " (this looks like a Go template, as Kratos uses; courier's templates are "
+                "Jinja2: write {{ recovery_code }} for {{ .RecoveryCode }})"
+            )
+        raise ConfigError(field, "template_syntax", message) from exc
+
+
+def _template(template_type: str, part: Part, override: TemplateOverride | None) -> Template:
+    uri = getattr(override, part) if override is not None else None
+    if uri is None:
+        environment = _HTML if part == "html" else _TEXT
+        return environment.get_template(f"{template_type}/{_CONFIG_PATHS[part]}.j2")
+    field = f"templates.{template_type}.{_CONFIG_PATHS[part]}"
+    source = load_override_source(uri, field=field)
+    return _compile(source, autoescape=part == "html", field=field)
+
+
+def _render_part(
+    template: Template, context: dict[str, Any], template_type: str, part: Part
+) -> str:
+    where = f"the {template_type} {part} template"
+    try:
+        return template.render(context)
+    except SecurityError as exc:
+        raise MessageError(
+            "template", "template_unsafe", f"{where} was refused by the sandbox: {exc}"
+        ) from exc
+    except UndefinedError as exc:
+        match = _MISSING_NAME.match(exc.message or "")
+        if match:
+            name = match.group(1)
+            raise MessageError(
+                f"template_data.{name}",
+                "template_data_missing",
+                f"{where} uses {name!r}, which the message's template_data does not have",
+            ) from exc
+        raise MessageError(
+            "template_data",
+            "template_data_missing",
+            f"{where} uses a value that the message's template_data does not have: {exc}",
+        ) from exc
+    # A template expression can raise whatever Python raises (1/0, 'a' + 1, ...).
+    except Exception as exc:
+        raise MessageError(
+            "template",
+            "template_render_error",
+            f"{where} failed to render: {type(exc).__name__}: {exc}",
+        ) from exc
+
+
+def _decode_base64(payload: str, *, field: str) -> str:
+    # `base64` wraps its output at 76 characters; Kratos's Go decoder skips line breaks too.
+    compact = "".join(payload.split())
+    try:
+        return base64.b64decode(compact, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigError(
+            field,
+            "template_base64_invalid",
+            f"base64:// does not hold standard base64 of UTF-8 text ({exc})",
+        ) from exc
+
+
+def _read_bundled_file(path: str, *, field: str) -> str:
+    root = TEMPLATE_DIR
+    try:
+        # resolve() follows symlinks, so a link that points out of the folder is outside too.
+        resolved = (root / path).resolve()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(field, "template_file_missing", f"file://{path}: {exc}") from exc
+    if not resolved.is_relative_to(root):
+        raise ConfigError(
+            field,
+            "template_file_outside",
+            f"file://{path} is outside courier's bundled template folder ({root}); courier "
+            "reads file:// templates only from there: use a path relative to it, or inline "
+            "the template as base64://",
+        )
+    if not resolved.is_file():
+        raise ConfigError(
+            field,
+            "template_file_missing",
+            f"file://{path}: there is no such file in courier's bundled template folder ({root})",
+        )
+    try:
+        return resolved.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            field, "template_file_unreadable", f"file://{path} cannot be read as UTF-8 ({exc})"
+        ) from exc

@@ -1,0 +1,318 @@
+"""SsmConfigProvider against SSM Parameter Store (moto): one GetParameters per project per TTL."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from botocore.config import Config
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from courier import config_provider
+from courier.config import ProjectConfig
+from courier.config_provider import SsmConfigProvider, get_project_config
+from courier.errors import ConfigError, ConfigUnavailableError
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm.client import SSMClient
+
+REGION = "us-east-1"
+# Each URI's password is a canary: it must show up only in ProjectConfig.connection_uri.
+OWN_URI = "smtps://mailer:own-canary-5e1@smtp.acme.example:465/"
+DEFAULT_URI = "smtp://stack:default-canary-9b2@mail.stack.example/"
+DEFAULT_PARAMETER = "/courier/default/smtp/connection_uri"
+DEFAULT_FROM = "no-reply@stack.example"
+CANARIES = ("own-canary-5e1", "default-canary-9b2")
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fake credentials and the stack's environment, inside moto's mock."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "COURIER_SSM_PREFIX": "/courier",
+        "COURIER_DEFAULT_PROJECT": "default",
+        "COURIER_DEFAULT_CONNECTION_URI_PARAMETER": DEFAULT_PARAMETER,
+        "COURIER_DEFAULT_FROM_ADDRESS": DEFAULT_FROM,
+        "POWERTOOLS_PARAMETERS_MAX_AGE": "60",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SSM"):
+        monkeypatch.delenv(name, raising=False)
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    with mock_aws():
+        yield
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture
+def ssm(aws: None) -> SSMClient:
+    """The operator's client, to write parameters."""
+    return boto3.client("ssm", region_name=REGION)
+
+
+@pytest.fixture
+def reader(aws: None) -> SSMClient:
+    """The client injected into the provider."""
+    return boto3.client("ssm", region_name=REGION)
+
+
+@pytest.fixture
+def calls(reader: SSMClient) -> list[str]:
+    """The SSM operations the provider sends, as counted by a botocore event hook."""
+    sent: list[str] = []
+
+    def count(model: Any, **_: Any) -> None:
+        sent.append(model.name)
+
+    reader.meta.events.register("before-call.ssm.*", count)
+    return sent
+
+
+@pytest.fixture
+def provider(reader: SSMClient, calls: list[str]) -> SsmConfigProvider:
+    return SsmConfigProvider(boto3_client=reader)
+
+
+def put_project(
+    ssm: SSMClient, project: str, *, uri: str | None = None, config: Any | None = None
+) -> None:
+    if uri is not None:
+        ssm.put_parameter(
+            Name=f"/courier/{project}/smtp/connection_uri", Value=uri, Type="SecureString"
+        )
+    if config is not None:
+        value = config if isinstance(config, str) else json.dumps(config)
+        ssm.put_parameter(Name=f"/courier/{project}/config", Value=value, Type="String")
+
+
+@pytest.fixture
+def default_sender(ssm: SSMClient) -> None:
+    ssm.put_parameter(Name=DEFAULT_PARAMETER, Value=DEFAULT_URI, Type="SecureString")
+
+
+def test_project_with_own_uri_and_config(
+    ssm: SSMClient, provider: SsmConfigProvider, default_sender: None
+) -> None:
+    # GIVEN a project with its own SecureString URI and a config
+    put_project(
+        ssm,
+        "acme",
+        uri=OWN_URI,
+        config={
+            "smtp": {"from_address": "security@acme.example", "from_name": "Acme"},
+            "templates": {"login_code_valid": {"email": {"subject": "base64://SGk="}}},
+            "message_retries": 2,
+        },
+    )
+
+    # WHEN its configuration is read
+    config = provider.get("acme")
+
+    # THEN it sends through its own server, from its own address
+    assert config.uses_default_sender is False
+    assert config.connection_uri.redacted() == "smtps://mailer:***@smtp.acme.example:465/"
+    assert (config.from_address, config.from_name) == ("security@acme.example", "Acme")
+    assert config.templates["login_code_valid"].subject == "base64://SGk="
+    assert config.message_retries == 2
+
+
+def test_project_without_parameters_uses_the_default_sender(
+    provider: SsmConfigProvider, default_sender: None
+) -> None:
+    # GIVEN a project with neither a URI nor a config of its own
+    # WHEN its configuration is read
+    config = provider.get("globex")
+
+    # THEN it sends through the stack's server, from DefaultFromAddress
+    assert config.uses_default_sender is True
+    assert config.connection_uri.redacted() == "smtp://stack:***@mail.stack.example:587/"
+    assert config.from_address == DEFAULT_FROM
+    assert config.message_retries == 5
+
+
+def test_default_project_owns_the_default_uri(
+    provider: SsmConfigProvider, default_sender: None, calls: list[str]
+) -> None:
+    # GIVEN the default project, whose own URI parameter is the stack's default
+    config = provider.get("default")
+
+    # THEN that URI is its own (it may set its sender), read once
+    assert config.uses_default_sender is False
+    assert config.connection_uri.password == "default-canary-9b2"
+    assert calls == ["GetParameters"]
+
+
+@pytest.mark.parametrize("own_parameters", [True, False], ids=["own", "none"])
+def test_hundred_gets_cost_one_call(
+    ssm: SSMClient,
+    provider: SsmConfigProvider,
+    default_sender: None,
+    calls: list[str],
+    own_parameters: bool,
+) -> None:
+    # GIVEN a project with (or without) parameters of its own
+    if own_parameters:
+        put_project(ssm, "acme", uri=OWN_URI, config={"smtp": {"from_name": "Acme"}})
+
+    # WHEN a batch reads its configuration 100 times
+    configs = {id(provider.get("acme")) for _ in range(100)}
+
+    # THEN SSM was asked once, and every reader got the same answer
+    assert calls == ["GetParameters"]
+    assert len(configs) == 1
+
+
+def test_missing_everything_is_cached_too(provider: SsmConfigProvider, calls: list[str]) -> None:
+    # GIVEN no parameters at all: no project URI, no default sender
+    # WHEN the project is read 100 times
+    for _ in range(100):
+        with pytest.raises(ConfigError) as caught:
+            provider.get("acme")
+        assert caught.value.code == "connection_uri_missing"
+
+    # THEN the "missing" answer cost one call
+    assert calls == ["GetParameters"]
+
+
+def test_two_projects_cost_two_calls(
+    ssm: SSMClient, provider: SsmConfigProvider, default_sender: None, calls: list[str]
+) -> None:
+    put_project(ssm, "acme", uri=OWN_URI)
+
+    for _ in range(50):
+        provider.get("acme")
+        provider.get("globex")
+
+    assert calls == ["GetParameters", "GetParameters"]
+
+
+def test_secure_string_is_decrypted_and_never_shown(
+    ssm: SSMClient,
+    provider: SsmConfigProvider,
+    default_sender: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a project whose URI is a SecureString, and every log line captured
+    # (botocore itself logs response bodies at DEBUG: courier is captured at DEBUG, the rest at
+    # INFO, as in the function)
+    put_project(ssm, "acme", uri=OWN_URI, config={"smtp": {"headers": {"X-A": "1"}}})
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="courier")
+
+    # WHEN its configuration is read
+    config = provider.get("acme")
+
+    # THEN the decrypted password is there to authenticate with, and nowhere else
+    assert config.connection_uri.password == "own-canary-5e1"
+    assert "own-canary-5e1" not in repr(config)
+    assert "own-canary-5e1" not in str(config)
+    assert any("acme" in record.getMessage() for record in caplog.records)
+    assert "own-canary-5e1" not in caplog.text
+
+
+def test_bad_config_in_ssm_is_a_config_error(ssm: SSMClient, provider: SsmConfigProvider) -> None:
+    # GIVEN a config that carries the URI in the String parameter
+    put_project(ssm, "acme", uri=OWN_URI, config={"smtp": {"connection_uri": OWN_URI}})
+
+    # WHEN it is read: THEN it is refused, naming the SecureString, without the password
+    with pytest.raises(ConfigError) as caught:
+        provider.get("acme")
+
+    assert caught.value.code == "connection_uri_in_plain_config"
+    assert "own-canary-5e1" not in str(caught.value)
+
+
+def stubbed_client(code: str) -> tuple[SSMClient, Stubber]:
+    """A client whose next GetParameters fails with ``code``."""
+    client = boto3.client("ssm", region_name=REGION)
+    stubber = Stubber(client)
+    stubber.add_client_error(
+        "get_parameters",
+        service_error_code=code,
+        service_message=f"{code} (stubbed)",
+        http_status_code=500 if code == "InternalServerError" else 400,
+    )
+    stubber.activate()
+    return client, stubber
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["ThrottlingException", "AccessDeniedException", "InternalServerError", "InvalidKeyId"],
+)
+def test_ssm_errors_become_config_unavailable(aws: None, code: str) -> None:
+    # GIVEN SSM failing; with Powertools' get_parameters_by_name(raise_on_error=False) an
+    # InternalServerError or InvalidKeyId would read as "every parameter missing"
+    client, _ = stubbed_client(code)
+    provider = SsmConfigProvider(boto3_client=client)
+
+    # WHEN a project is read
+    with pytest.raises(ConfigUnavailableError) as caught:
+        provider.get("acme")
+
+    # THEN it is transient, names the parameters and the cause, and shows no value
+    message = str(caught.value)
+    assert caught.value.transient is True
+    assert "/courier/acme/smtp/connection_uri" in message
+    assert "/courier/acme/config" in message
+    assert code in message
+    assert not any(canary in message for canary in CANARIES)
+
+
+def test_unavailability_is_not_cached(aws: None, ssm: SSMClient) -> None:
+    # GIVEN a read that fails once, then SSM answers
+    ssm.put_parameter(Name="/courier/acme/smtp/connection_uri", Value=OWN_URI, Type="SecureString")
+    client, stubber = stubbed_client("ThrottlingException")
+    provider = SsmConfigProvider(boto3_client=client)
+    with pytest.raises(ConfigUnavailableError):
+        provider.get("acme")
+
+    # WHEN it is read again (the stub now passes through to moto)
+    stubber.deactivate()
+    config = provider.get("acme")
+
+    # THEN the second read went to SSM and succeeded
+    assert config.connection_uri.password == "own-canary-5e1"
+
+
+def test_unreachable_endpoint_becomes_config_unavailable(aws: None) -> None:
+    # GIVEN an SSM endpoint nobody listens on
+    client = boto3.client(
+        "ssm",
+        region_name=REGION,
+        endpoint_url="http://127.0.0.1:9",
+        config=Config(connect_timeout=1, retries={"max_attempts": 1}),
+    )
+    provider = SsmConfigProvider(boto3_client=client)
+
+    # WHEN a project is read: THEN it is a transient ConfigUnavailableError
+    with pytest.raises(ConfigUnavailableError, match="/courier/acme/config"):
+        provider.get("acme")
+
+
+def test_function_api_reads_the_default_project(
+    monkeypatch: pytest.MonkeyPatch, aws: None, ssm: SSMClient, default_sender: None
+) -> None:
+    # GIVEN no default provider yet, and the stack's environment
+    monkeypatch.setattr(config_provider, "DEFAULT_PROVIDERS", {})
+    put_project(ssm, "default", config={"smtp": {"from_name": "Stack"}})
+
+    # WHEN the function API is called without a project, twice
+    first: ProjectConfig = get_project_config()
+    second = get_project_config()
+
+    # THEN it read the default project once, through a lazily created provider
+    assert (first.project_id, first.from_name) == ("default", "Stack")
+    assert second is first
+    assert isinstance(config_provider.DEFAULT_PROVIDERS["ssm"], SsmConfigProvider)

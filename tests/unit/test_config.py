@@ -1,0 +1,562 @@
+"""The project configuration: parsing, the schema, Ory's sender rule and the provider's cache."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+import pytest
+
+from courier.config import (
+    CONFIG_SCHEMA,
+    ProjectConfig,
+    parse_project_config,
+    validate_config_tree,
+)
+from courier.config_provider import (
+    DEFAULT_PROVIDERS,
+    ConfigProvider,
+    SsmConfigProvider,
+    get_project_config,
+)
+from courier.errors import ConfigError, ConfigUnavailableError
+from courier.templates import TEMPLATE_TYPES, TemplateOverride
+from courier.uri import ConnectionUri
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm.client import SSMClient
+
+OWN_URI = "smtps://mailer:own-secret-1@smtp.acme.example/"
+DEFAULT_URI = "smtp://stack:default-secret-2@mail.stack.example/"
+DEFAULT_FROM = "no-reply@stack.example"
+OWN_PARAMETER = "/courier/acme/smtp/connection_uri"
+DEFAULT_PARAMETER = "/courier/default/smtp/connection_uri"
+SUBJECT = "base64://" + base64.b64encode(b"Your code: {{ recovery_code }}").decode()
+FULL: dict[str, Any] = {
+    "smtp": {
+        "from_address": "security@acme.example",
+        "from_name": "Acme Security",
+        "headers": {"X-Thing": "v", "Reply-To": "help@acme.example"},
+        "local_name": "mail.acme.example",
+    },
+    "templates": {
+        "recovery_code_valid": {
+            "email": {
+                "subject": SUBJECT,
+                "body": {"html": "base64://PGI+aGk8L2I+", "plaintext": "file://custom/code.txt"},
+            }
+        },
+        "login_code_valid": {"email": {"subject": SUBJECT}},
+    },
+    "message_retries": 3,
+}
+
+
+def parse(
+    config: Mapping[str, Any] | str | None = None,
+    *,
+    own: str | None = OWN_URI,
+    default: str | None = DEFAULT_URI,
+    project_id: str = "acme",
+) -> ProjectConfig:
+    return parse_project_config(
+        project_id,
+        config_json=json.dumps(config) if isinstance(config, Mapping) else config,
+        connection_uri=own,
+        default_connection_uri=default,
+        default_from_address=DEFAULT_FROM,
+        default_connection_uri_parameter=DEFAULT_PARAMETER,
+    )
+
+
+def parse_error(config: Mapping[str, Any] | str | None = None, **kwargs: Any) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        parse(config, **kwargs)
+    return caught.value
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def test_full_config_parses() -> None:
+    # GIVEN a project with its own URI and every setting
+    # WHEN it is parsed
+    config = parse(FULL)
+
+    # THEN every setting arrives, typed, with the override URIs as given
+    assert config == ProjectConfig(
+        project_id="acme",
+        connection_uri=ConnectionUri.parse(OWN_URI),
+        uses_default_sender=False,
+        from_address="security@acme.example",
+        from_name="Acme Security",
+        headers={"X-Thing": "v", "Reply-To": "help@acme.example"},
+        local_name="mail.acme.example",
+        templates={
+            "recovery_code_valid": TemplateOverride(
+                subject=SUBJECT, html="base64://PGI+aGk8L2I+", plaintext="file://custom/code.txt"
+            ),
+            "login_code_valid": TemplateOverride(subject=SUBJECT),
+        },
+        message_retries=3,
+    )
+    assert config.connection_uri.password == "own-secret-1"
+
+
+@pytest.mark.parametrize("config_json", [None, "{}", '{"smtp": {}, "templates": {}}'])
+def test_defaults(config_json: str | None) -> None:
+    # GIVEN a project with its own URI and no (or an empty) config
+    # WHEN it is parsed
+    config = parse(config_json)
+
+    # THEN the defaults apply, and the sender is the stack's DefaultFromAddress
+    assert config == ProjectConfig(
+        project_id="acme",
+        connection_uri=ConnectionUri.parse(OWN_URI),
+        uses_default_sender=False,
+        from_address=DEFAULT_FROM,
+        from_name=None,
+        headers={},
+        local_name="localhost",
+        templates={},
+        message_retries=5,
+    )
+
+
+def test_project_without_own_uri_uses_default_sender() -> None:
+    # GIVEN a project without its own URI that sets only what the rule allows
+    config = parse({"smtp": {"headers": {"X-Tenant": "acme"}, "local_name": "acme"}}, own=None)
+
+    # THEN it sends through the stack's server, from the stack's address
+    assert config.uses_default_sender is True
+    assert config.connection_uri == ConnectionUri.parse(DEFAULT_URI)
+    assert (config.from_address, config.from_name) == (DEFAULT_FROM, None)
+    assert dict(config.headers) == {"X-Tenant": "acme"}
+    assert config.local_name == "acme"
+
+
+SENDER_SETTINGS = [
+    pytest.param({"smtp": {"from_address": "ceo@acme.example"}}, "smtp.from_address", id="addr"),
+    pytest.param({"smtp": {"from_name": "Acme"}}, "smtp.from_name", id="name"),
+    pytest.param(
+        {"templates": {"login_code_valid": {"email": {"subject": SUBJECT}}}},
+        "templates.login_code_valid",
+        id="templates",
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "field"), SENDER_SETTINGS)
+def test_ory_rule_sender_requires_own_server(config: dict[str, Any], field: str) -> None:
+    # GIVEN a project without its own URI that changes the sender or a template
+    # WHEN it is parsed
+    error = parse_error(config, own=None)
+
+    # THEN the rule is stated, with the parameter that lifts it
+    assert (error.field, error.code) == (field, "sender_requires_own_server")
+    assert "only be changed together with the project's own SMTP server" in error.message
+    assert OWN_PARAMETER in error.message
+
+
+@pytest.mark.parametrize(("config", "field"), SENDER_SETTINGS)
+def test_project_with_own_uri_may_change_the_sender(config: dict[str, Any], field: str) -> None:
+    # GIVEN the same settings, for a project with its own URI
+    # WHEN it is parsed
+    parsed = parse(config)
+
+    # THEN they are accepted
+    assert parsed.uses_default_sender is False
+    assert parsed.from_address == config.get("smtp", {}).get("from_address", DEFAULT_FROM)
+    assert parsed.from_name == config.get("smtp", {}).get("from_name")
+    assert set(parsed.templates) == set(config.get("templates", {}))
+
+
+@pytest.mark.parametrize("own", [OWN_URI, None])
+def test_reserved_header_is_refused(own: str | None) -> None:
+    # GIVEN a "From" among the extra headers (for a project without its own URI, it would
+    # also dodge the Ory rule)
+    error = parse_error({"smtp": {"headers": {"from": "ceo@acme.example"}}}, own=own)
+
+    # THEN it is refused by name
+    assert (error.field, error.code) == ("smtp.headers.from", "header_reserved")
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"smtp": {"from_adress": "a@b.example"}}, "smtp.from_adress"),
+        ({"courier": {}}, "courier"),
+        ({"templates": {"recovery_cod_valid": {}}}, "templates.recovery_cod_valid"),
+        ({"templates": {"recovery_valid": {"sms": {}}}}, "templates.recovery_valid.sms"),
+        (
+            {"templates": {"recovery_valid": {"email": {"body": {"text": "base64://eA=="}}}}},
+            "templates.recovery_valid.email.body.text",
+        ),
+        (
+            {"templates": {"recovery_valid": {"email": {"subject": "https://x.example/t"}}}},
+            "templates.recovery_valid.email.subject",
+        ),
+        ({"message_retries": "5"}, "message_retries"),
+        ({"message_retries": 21}, "message_retries"),
+        ({"message_retries": -1}, "message_retries"),
+        ({"message_retries": 2.5}, "message_retries"),
+        ({"message_retries": True}, "message_retries"),
+        ({"smtp": []}, "smtp"),
+        ({"smtp": {"headers": {"X-Count": 1}}}, "smtp.headers.X-Count"),
+        ({"smtp": {"headers": {"Bad Name": "v"}}}, "smtp.headers"),
+        ({"smtp": {"headers": {"X-A": "v\r\nBcc: all@example.com"}}}, "smtp.headers.X-A"),
+        ({"smtp": {"from_name": "Acme\nBcc: all@example.com"}}, "smtp.from_name"),
+        ({"smtp": {"from_address": "not an address"}}, "smtp.from_address"),
+        ({"smtp": {"local_name": "mail acme"}}, "smtp.local_name"),
+        ([], "config"),
+    ],
+)
+def test_schema_errors_name_the_dotted_field(config: Any, field: str) -> None:
+    # GIVEN a config that breaks the schema
+    # WHEN it is parsed
+    error = parse_error(json.dumps(config))
+
+    # THEN the error names the dotted field
+    assert (error.field, error.code) == (field, "config_schema")
+    assert error.message
+
+
+def test_schema_error_explains_template_uris() -> None:
+    # GIVEN a template override that is not a base64:// or file:// URI
+    error = parse_error({"templates": {"recovery_valid": {"email": {"subject": "ftp://x"}}}})
+
+    # THEN the message says what is expected, from the schema's description
+    assert "base64://" in error.message
+    assert "file://" in error.message
+
+
+def test_unknown_key_error_lists_the_settings() -> None:
+    error = parse_error({"smtp": {"from_adress": "a@b.example"}})
+
+    assert "from_address" in error.message
+
+
+@pytest.mark.parametrize("retries", [0, 20, 7.0])
+def test_message_retries_bounds(retries: float) -> None:
+    config = parse({"message_retries": retries})
+
+    assert config.message_retries == retries
+    assert type(config.message_retries) is int
+
+
+@pytest.mark.parametrize("value", ["smtp://u:leaked-pw-9@h.example/", "", 42])
+@pytest.mark.parametrize("own", [OWN_URI, None])
+def test_connection_uri_in_plain_config_is_refused(value: object, own: str | None) -> None:
+    # GIVEN the URI (with its password) in the String parameter
+    # WHEN it is parsed
+    error = parse_error({"smtp": {"connection_uri": value}}, own=own)
+
+    # THEN it is refused, pointing at the SecureString, and the value is never repeated
+    assert (error.field, error.code) == ("smtp.connection_uri", "connection_uri_in_plain_config")
+    assert OWN_PARAMETER in error.message
+    assert "SecureString" in error.message
+    assert "leaked-pw-9" not in str(error)
+    assert "leaked-pw-9" not in repr(error)
+
+
+def test_whole_tree_with_connection_uri_is_valid_for_the_validator() -> None:
+    # GIVEN a whole courier tree, as the config validator checks it
+    # WHEN it is validated: THEN smtp.connection_uri is a known setting
+    validate_config_tree({**FULL, "smtp": {**FULL["smtp"], "connection_uri": OWN_URI}})
+
+
+def test_bad_json_names_the_position_without_echoing() -> None:
+    # GIVEN a config that is not JSON (and holds a password by mistake)
+    error = parse_error('{"smtp": {"from_name": "leaked-pw-9" "x"}}')
+
+    # THEN the error gives the position, not the text
+    assert (error.field, error.code) == ("config", "config_not_json")
+    assert "line 1 column" in error.message
+    assert "/courier/acme/config" in error.message
+    assert "leaked-pw-9" not in str(error)
+
+
+def test_missing_uris_name_both_parameters() -> None:
+    # GIVEN a project without its own URI, and a stack without a default sender
+    error = parse_error(None, own=None, default=None)
+
+    # THEN the error names where either URI goes
+    assert (error.field, error.code) == ("smtp.connection_uri", "connection_uri_missing")
+    assert OWN_PARAMETER in error.message
+    assert DEFAULT_PARAMETER in error.message
+
+
+@pytest.mark.parametrize(
+    ("own", "default", "parameter"),
+    [
+        ("smtp://u:leaked-pw-9@h.example:notaport/", DEFAULT_URI, OWN_PARAMETER),
+        (None, "smtp://u:leaked-pw-9@h.example:notaport/", DEFAULT_PARAMETER),
+    ],
+)
+def test_uri_errors_propagate_naming_the_parameter(
+    own: str | None, default: str, parameter: str
+) -> None:
+    # GIVEN a URI that does not parse
+    error = parse_error(None, own=own, default=default)
+
+    # THEN ConnectionUri.parse's error comes through, naming the parameter, never the password
+    assert (error.field, error.code) == ("connection_uri.port", "uri_bad_port")
+    assert parameter in error.message
+    assert "leaked-pw-9" not in str(error)
+
+
+@pytest.mark.parametrize("project_id", ["", "acme/../other", "a" * 65, "acme\n", "acme config"])
+def test_project_id_must_be_one_path_segment(project_id: str) -> None:
+    error = parse_error(None, project_id=project_id)
+
+    assert (error.field, error.code) == ("project_id", "project_id_invalid")
+
+
+def test_project_config_is_immutable_and_hides_the_password() -> None:
+    headers = {"X-A": "1"}
+    config = ProjectConfig(
+        project_id="acme",
+        connection_uri=ConnectionUri.parse(OWN_URI),
+        uses_default_sender=False,
+        from_address="a@acme.example",
+        headers=headers,
+    )
+    headers["X-A"] = "changed"
+
+    assert config.headers == {"X-A": "1"}
+    with pytest.raises(TypeError):
+        cast("dict[str, str]", config.headers)["X-B"] = "2"
+    assert "own-secret-1" not in repr(config)
+
+
+def test_schema_covers_every_template_type_and_forbids_unknown_keys() -> None:
+    # GIVEN the schema file: THEN its template types are the templates module's
+    assert list(CONFIG_SCHEMA["properties"]["templates"]["properties"]) == list(TEMPLATE_TYPES)
+
+    # AND every object with fixed keys is closed (additionalProperties false)
+    def objects(node: Any) -> list[dict[str, Any]]:
+        if isinstance(node, dict):
+            found = [node] if "properties" in node else []
+            return found + [item for value in node.values() for item in objects(value)]
+        return []
+
+    closed = objects(CONFIG_SCHEMA)
+    assert len(closed) >= 6
+    assert all(node.get("additionalProperties") is False for node in closed)
+
+
+# --- the provider's cache ------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingProvider(ConfigProvider):
+    """Answers from ``results`` (a ProjectConfig, or an exception to raise) and counts reads."""
+
+    def __init__(self, *, results: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.results = results or {}
+        self.calls: list[str] = []
+
+    def _get(self, project_id: str) -> ProjectConfig:
+        self.calls.append(project_id)
+        result = self.results.get(project_id) or parse(project_id=project_id)
+        if isinstance(result, Exception):
+            raise result
+        return cast("ProjectConfig", result)
+
+
+def test_cache_holds_for_max_age_then_refetches() -> None:
+    # GIVEN a provider with a 60-second cache
+    clock = FakeClock()
+    provider = CountingProvider(max_age=60, clock=clock)
+
+    # WHEN the same project is read within the TTL
+    first = provider.get("acme")
+    clock.now += 59.9
+    assert provider.get("acme") is first
+    # THEN it was read once
+    assert provider.calls == ["acme"]
+
+    # WHEN the TTL has passed: THEN it is read again
+    clock.now += 0.1
+    provider.get("acme")
+    assert provider.calls == ["acme", "acme"]
+
+    # WHEN force_fetch is asked for: THEN it is read again, fresh as it is
+    provider.get("acme", force_fetch=True)
+    assert provider.calls == ["acme", "acme", "acme"]
+
+
+def test_cache_is_per_project_and_clearable() -> None:
+    provider = CountingProvider(max_age=60, clock=FakeClock())
+
+    for _ in range(5):
+        provider.get("acme")
+        provider.get("globex")
+    provider.clear_cache()
+    provider.get("acme")
+
+    assert provider.calls == ["acme", "globex", "acme"]
+
+
+def test_max_age_zero_disables_the_cache() -> None:
+    provider = CountingProvider(max_age=0, clock=FakeClock())
+
+    provider.get("acme")
+    provider.get("acme")
+
+    assert provider.calls == ["acme", "acme"]
+
+
+def test_config_errors_are_cached_unavailability_is_not() -> None:
+    # GIVEN a project whose stored config is wrong, and one whose backend is down
+    broken = ConfigError("config", "config_not_json", "not JSON")
+    provider = CountingProvider(
+        results={"broken": broken, "down": ConfigUnavailableError("throttled")},
+        max_age=60,
+        clock=FakeClock(),
+    )
+
+    # WHEN each is read three times
+    for _ in range(3):
+        with pytest.raises(ConfigError) as caught:
+            provider.get("broken")
+        assert caught.value is broken
+        with pytest.raises(ConfigUnavailableError):
+            provider.get("down")
+
+    # THEN the wrong config was read once (an answer too), the outage every time
+    assert provider.calls.count("broken") == 1
+    assert provider.calls.count("down") == 3
+
+
+def test_unexpected_backend_failure_becomes_unavailable_without_its_text() -> None:
+    # GIVEN a backend failing with a message that quotes a value
+    provider = CountingProvider(results={"acme": RuntimeError("leaked-pw-9")})
+
+    # WHEN it is read
+    with pytest.raises(ConfigUnavailableError) as caught:
+        provider.get("acme")
+
+    # THEN it is a transient ConfigUnavailableError naming the project, not the value
+    assert "acme" in str(caught.value)
+    assert "leaked-pw-9" not in str(caught.value)
+    assert caught.value.transient is True
+    assert isinstance(caught.value.__cause__, RuntimeError)
+
+
+def test_invalid_project_id_is_refused_before_the_backend() -> None:
+    provider = CountingProvider()
+
+    with pytest.raises(ConfigError, match="project_id"):
+        provider.get("../other")
+
+    assert provider.calls == []
+
+
+def test_max_age_from_environment_and_argument_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POWERTOOLS_PARAMETERS_MAX_AGE", "5")
+
+    assert CountingProvider().max_age == 5
+    assert CountingProvider(max_age=30).max_age == 30
+
+
+@pytest.mark.parametrize("raw", ["soon", "-1", "nan"])
+def test_invalid_max_age_is_a_config_error(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("POWERTOOLS_PARAMETERS_MAX_AGE", raw)
+
+    with pytest.raises(ConfigError) as caught:
+        CountingProvider()
+
+    assert caught.value.field == "POWERTOOLS_PARAMETERS_MAX_AGE"
+
+
+# --- SsmConfigProvider settings (no I/O) ---------------------------------------------------
+
+NO_CLIENT = cast("SSMClient", object())
+STACK_VARIABLES = (
+    "COURIER_SSM_PREFIX",
+    "COURIER_DEFAULT_CONNECTION_URI_PARAMETER",
+    "COURIER_DEFAULT_FROM_ADDRESS",
+    "POWERTOOLS_PARAMETERS_MAX_AGE",
+)
+
+
+def test_ssm_provider_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in STACK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+    provider = SsmConfigProvider(boto3_client=NO_CLIENT)
+
+    assert provider.prefix == "/courier"
+    assert provider.default_connection_uri_parameter == "/courier/default/smtp/connection_uri"
+    assert provider.default_from_address == "no-reply@example.com"
+    assert provider.max_age == 60
+
+
+def test_ssm_provider_environment_then_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the stack's environment
+    monkeypatch.setenv("COURIER_SSM_PREFIX", "/mail")
+    monkeypatch.setenv("COURIER_DEFAULT_CONNECTION_URI_PARAMETER", "/shared/smtp")
+    monkeypatch.setenv("COURIER_DEFAULT_FROM_ADDRESS", "robot@stack.example")
+    monkeypatch.setenv("POWERTOOLS_PARAMETERS_MAX_AGE", "15")
+
+    # WHEN a provider is built with and without arguments
+    from_env = SsmConfigProvider(boto3_client=NO_CLIENT)
+    explicit = SsmConfigProvider(
+        prefix="/other/",
+        default_connection_uri_parameter="",
+        default_from_address="x@y.example",
+        max_age=1,
+        boto3_client=NO_CLIENT,
+    )
+
+    # THEN the environment gives defaults and arguments win ("" = no default sender)
+    assert (from_env.prefix, from_env.default_connection_uri_parameter) == ("/mail", "/shared/smtp")
+    assert (from_env.default_from_address, from_env.max_age) == ("robot@stack.example", 15)
+    assert (explicit.prefix, explicit.default_connection_uri_parameter) == ("/other", None)
+    assert (explicit.default_from_address, explicit.max_age) == ("x@y.example", 1)
+
+
+def test_ssm_provider_default_parameter_follows_the_prefix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("COURIER_DEFAULT_CONNECTION_URI_PARAMETER", raising=False)
+
+    provider = SsmConfigProvider(prefix="/mail", boto3_client=NO_CLIENT)
+
+    assert provider.default_connection_uri_parameter == "/mail/default/smtp/connection_uri"
+
+
+@pytest.mark.parametrize("prefix", ["courier", "/cour ier", "/a//b"])
+def test_ssm_provider_refuses_a_malformed_prefix(prefix: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        SsmConfigProvider(prefix=prefix, boto3_client=NO_CLIENT)
+
+    assert caught.value.code == "prefix_invalid"
+
+
+def test_get_project_config_uses_the_default_provider_and_project(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a stand-in default provider and a stack whose default project is "main"
+    provider = CountingProvider()
+    monkeypatch.setitem(DEFAULT_PROVIDERS, "ssm", provider)
+    monkeypatch.setenv("COURIER_DEFAULT_PROJECT", "main")
+
+    # WHEN the function API is called with and without a project
+    assert get_project_config().project_id == "main"
+    assert get_project_config("acme").project_id == "acme"
+    get_project_config("acme")
+
+    # THEN it went through that provider (and its cache)
+    assert provider.calls == ["main", "acme"]
