@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -103,6 +105,19 @@ AWS_ENVIRONMENT = {
     "POWERTOOLS_METRICS_NAMESPACE": "Courier",
     "POWERTOOLS_PARAMETERS_SSM_DECRYPT": "true",
 }
+
+
+@pytest.fixture
+def courier_logs() -> Iterator[io.StringIO]:
+    """What courier's Powertools logger writes (JSON lines), whichever stream pytest captures."""
+    from courier.observability import logger
+
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    yield stream
+    handler.setStream(previous)
 
 
 @pytest.fixture

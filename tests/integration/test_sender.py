@@ -7,7 +7,9 @@ attributes).
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,7 @@ import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from courier.config_provider import SsmConfigProvider
+from courier.observability import metrics
 from courier.sender import Sender, SenderSettings
 from local.lambda_context import LocalLambdaContext
 from local.smtpd import Faults, SmtpServer
@@ -134,8 +137,10 @@ def failed_ids(response: Any) -> list[str]:
 
 
 @pytest.fixture
-def courier(stack: StackResources, start_smtpd: StartServer) -> Courier:
-    return Courier(stack=stack, start_smtpd=start_smtpd)
+def courier(stack: StackResources, start_smtpd: StartServer) -> Iterator[Courier]:
+    metrics.clear_metrics()
+    yield Courier(stack=stack, start_smtpd=start_smtpd)
+    metrics.clear_metrics()
 
 
 def test_a_message_is_delivered_in_the_projects_tls_mode(courier: Courier) -> None:
@@ -431,7 +436,10 @@ def test_a_project_without_its_own_server_cannot_send_from_its_own_address(
 
 
 def test_a_batch_of_100_reads_ssm_once_and_never_logs_the_password(
-    courier: Courier, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    courier: Courier,
+    courier_logs: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # GIVEN 100 messages for the default project, some failing
     server = courier.server(faults=Faults(rcpt_replies={"busy@example.org": "450 4.2.1 busy"}))
@@ -447,8 +455,9 @@ def test_a_batch_of_100_reads_ssm_once_and_never_logs_the_password(
     assert courier.ssm_calls == ["GetParameters"]
     assert len(server.messages) == 98
     assert len(response["batchItemFailures"]) == 1
-    output = capsys.readouterr()
-    assert PASSWORD not in output.out + output.err
+    output = courier_logs.getvalue() + capsys.readouterr().out
+    assert "message retried" in output  # the logs were captured
+    assert PASSWORD not in output
     assert PASSWORD not in caplog.text
 
 
@@ -458,3 +467,39 @@ def _with_receive_count(event: dict[str, Any], count: int) -> dict[str, Any]:
         for record in event["Records"]
     ]
     return {"Records": records}
+
+
+def test_outcomes_are_logged_by_message_id_and_counted_by_error_code(
+    courier: Courier, capsys: pytest.CaptureFixture[str], courier_logs: io.StringIO
+) -> None:
+    # GIVEN a deliverable message with an id, and a malformed one
+    courier.server()
+    courier.push(recovery(id="reset-1"), "{broken")
+
+    # WHEN the batch is handled and the metrics are flushed (as the handler's decorator does)
+    courier.run(courier.receive())
+    metrics.flush_metrics()
+
+    # THEN the JSON logs carry the message's id as correlation id and say the outcome,
+    # and the EMF metrics count each outcome and the failure's error code
+    output = courier_logs.getvalue() + capsys.readouterr().out
+    lines = [json.loads(line) for line in output.splitlines() if line[:1] == "{"]
+    delivered = [line for line in lines if line.get("message") == "message delivered"]
+    assert [(line["correlation_id"], line["project_id"]) for line in delivered] == [
+        ("reset-1", "default")
+    ]
+    dead = [line for line in lines if str(line.get("message", "")).startswith("message dead")]
+    assert [line["error_code"] for line in dead] == ["message_not_json"]
+    assert dead[0]["correlation_id"] == dead[0]["sqs_message_id"]
+    assert "project_id" not in dead[0]
+    emf = [line for line in lines if "_aws" in line]
+    counted = {
+        metric["Name"]: line[metric["Name"]]
+        for line in emf
+        for directive in line["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+    assert counted["Delivered"] == [1.0] or counted["Delivered"] == 1.0
+    assert counted["DeadLettered"] in ([1.0], 1.0)
+    failures = [line for line in emf if "Failures" in line]
+    assert [line["error_code"] for line in failures] == ["message_not_json"]

@@ -243,7 +243,9 @@ def test_sender_reads_only_courier_parameters(resources: dict[str, Any]) -> None
     ]
 
 
-def test_sender_may_send_to_the_dead_letter_queue(resources: dict[str, Any]) -> None:
+def test_sender_may_send_to_the_dlq_and_back_off_on_its_queue_only(
+    resources: dict[str, Any],
+) -> None:
     # WHEN the sender's statements that grant an SQS action are collected
     sqs_statements = [
         statement
@@ -251,12 +253,15 @@ def test_sender_may_send_to_the_dead_letter_queue(resources: dict[str, Any]) -> 
         if any(action.startswith("sqs:") for action in _actions(statement))
     ]
 
-    # THEN one lets it send to the dead-letter queue, and to no other queue
-    assert len(sqs_statements) == 1, sqs_statements
-    (statement,) = sqs_statements
-    assert _actions(statement) == ["sqs:SendMessage*"]
-    assert statement["Resource"]["Fn::Sub"][1] == {
+    # THEN one lets it send to the dead-letter queue (and no other queue), and one lets it set
+    # the visibility timeout (the retry backoff) on its own queue
+    by_action = {tuple(_actions(statement)): statement for statement in sqs_statements}
+    assert sorted(by_action) == [("sqs:ChangeMessageVisibility",), ("sqs:SendMessage*",)]
+    assert by_action[("sqs:SendMessage*",)]["Resource"]["Fn::Sub"][1] == {
         "queueName": {"Fn::GetAtt": ["CourierDeadLetterQueue", "QueueName"]}
+    }
+    assert by_action[("sqs:ChangeMessageVisibility",)]["Resource"] == {
+        "Fn::GetAtt": ["CourierQueue", "Arn"]
     }
 
 

@@ -127,7 +127,7 @@ def _smtp_code(error: SmtpError) -> str:
     return f"smtp_{error.step.lower()}"
 
 
-def backoff_seconds(attempt: int) -> int:
+def backoff_seconds(attempt: int, *, base: int = BACKOFF_BASE_SECONDS) -> int:
     """Seconds a message waits before attempt ``attempt + 1``: 30, 60, 120, ... up to 15 min.
 
     Example
@@ -135,7 +135,7 @@ def backoff_seconds(attempt: int) -> int:
     >>> [backoff_seconds(n) for n in (1, 2, 3, 6)]
     [30, 60, 120, 900]
     """
-    return int(min(BACKOFF_BASE_SECONDS * 2 ** max(attempt - 1, 0), BACKOFF_CAP_SECONDS))
+    return int(min(base * 2 ** max(attempt - 1, 0), BACKOFF_CAP_SECONDS))
 
 
 def dead_letter_attributes(

@@ -34,6 +34,7 @@ from courier.errors import CourierError
 from courier.message import CourierMessage, parse_message
 from courier.observability import count_outcome, logger
 from courier.outcomes import (
+    BACKOFF_BASE_SECONDS,
     Cause,
     DeadLetterReason,
     Outcome,
@@ -71,6 +72,8 @@ class SenderSettings:
     max_receive_count: int = 21
     """The queue's ``maxReceiveCount``: courier dead-letters with the cause before SQS would
     without one."""
+    backoff_base_seconds: int = BACKOFF_BASE_SECONDS
+    """The first retry's delay; each later one doubles it (local demos shorten it)."""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> SenderSettings:
@@ -81,6 +84,9 @@ class SenderSettings:
             allow_private_hosts=environ.get("COURIER_ALLOW_PRIVATE_SMTP_HOSTS", "false").lower()
             == "true",
             max_receive_count=int(environ.get("COURIER_MAX_RECEIVE_COUNT", "21")),
+            backoff_base_seconds=int(
+                environ.get("COURIER_RETRY_BACKOFF_BASE_SECONDS", str(BACKOFF_BASE_SECONDS))
+            ),
         )
 
 
@@ -189,7 +195,9 @@ class _Batch:
 
     def handle_record(self, record: SQSRecord) -> str:
         attempt = int(record.attributes.approximate_receive_count or "1")
-        logger.append_keys(sqs_message_id=record.message_id, attempt=attempt)
+        # Keys of the previous record must not leak into this record's logs.
+        logger.set_correlation_id(record.message_id)
+        logger.append_keys(sqs_message_id=record.message_id, attempt=attempt, project_id=None)
         if self._out_of_time():
             self._hand_back(record, delay=0)
             raise HandedBack(
@@ -205,13 +213,16 @@ class _Batch:
         try:
             message = parse_message(record.body)
             project_id = message.project_id or project_id
-            key = f"{project_id}:{message.id or record.message_id}"
-            logger.set_correlation_id(key)
+            message_key = message.id or record.message_id
+            logger.set_correlation_id(message_key)
             logger.append_keys(project_id=project_id)
             config = self._config_provider.get(project_id)
             retries = config.message_retries
             result = self._deliver_once(
-                delivery={"key": key}, mail_message=message, config=config, batch=self
+                delivery={"key": f"{project_id}:{message_key}"},
+                mail_message=message,
+                config=config,
+                batch=self,
             )
         except Exception as error:  # every failure must end as an outcome, bugs included
             return self._fail(record, classify(error), attempt, project_id, retries)
@@ -239,7 +250,7 @@ class _Batch:
             logger.error(f"message dead-lettered ({reason}): {cause.message}", extra=log)
             count_outcome(Outcome.DEAD_LETTERED, cause)
             return str(Outcome.DEAD_LETTERED)
-        delay = backoff_seconds(attempt)
+        delay = backoff_seconds(attempt, base=self._settings.backoff_base_seconds)
         self._hand_back(record, delay=delay)
         logger.warning(f"message retried in {delay}s: {cause.message}", extra=log)
         count_outcome(Outcome.RETRIED, cause)
