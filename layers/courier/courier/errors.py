@@ -18,6 +18,7 @@ __all__ = [
     "ConfigError",
     "ConfigUnavailableError",
     "CourierError",
+    "FieldError",
     "MessageError",
     "SmtpAuthError",
     "SmtpConnectError",
@@ -52,13 +53,13 @@ class CourierError(Exception):
     """Root of every error courier raises."""
 
 
-class ConfigError(CourierError, ValueError):
-    """A configuration value is wrong.
+class FieldError(CourierError, ValueError):
+    """A value is wrong: names the field, a stable code, and what to do about it.
 
     Parameters
     ----------
     field:
-        The setting at fault, e.g. ``connection_uri.port``.
+        The setting or message part at fault, e.g. ``connection_uri.port`` or ``recipient``.
     code:
         A stable, machine-readable name of the mistake, e.g. ``uri_bad_port``.
     message:
@@ -72,36 +73,21 @@ class ConfigError(CourierError, ValueError):
         self.message = message
 
 
+class ConfigError(FieldError):
+    """A configuration value is wrong: retried, since an operator may fix it."""
+
+
 class ConfigUnavailableError(CourierError):
     """The configuration could not be read (SSM throttled, unreachable, access denied): transient.
 
-    Parameters
-    ----------
-    message:
-        What failed, naming the parameter but never its value.
+    Its message names the parameters, never their values.
     """
 
     transient = True
 
 
-class MessageError(CourierError, ValueError):
-    """A message cannot be sent as it is (bad address, CR/LF in a header, ...): never retried.
-
-    Parameters
-    ----------
-    field:
-        The part of the message at fault, e.g. ``recipient``.
-    code:
-        A stable, machine-readable name of the mistake.
-    message:
-        What is wrong, for a person.
-    """
-
-    def __init__(self, field: str, code: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.code = code
-        self.message = message
+class MessageError(FieldError):
+    """A message cannot be sent as it is (bad address, CR/LF in a header, ...): never retried."""
 
 
 class SmtpError(CourierError):
