@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv test lint typecheck validate unit build clean
+.PHONY: venv test lint typecheck validate unit build clean demo up bench
 
 venv: $(STAMP)
 
@@ -36,5 +36,31 @@ unit: $(STAMP)
 build: $(STAMP)
 	PYENV_VERSION=$${PYENV_VERSION:-3.11.7:3.13.0} $(BIN)/sam build
 
+# The whole bundle on this machine, without Docker or AWS (DESIGN §7): messages through the
+# queue, the event source mapping and the real sender to local SMTP servers in the six TLS
+# modes; prints a summary and leaves the mail in out/demo/ (*.eml, index.html).
+demo: $(STAMP)
+	$(BIN)/python -m local demo
+
+# The same local stack, kept running until Ctrl-C (endpoints and SMTP URIs are printed).
+up: $(STAMP)
+	$(BIN)/python -m local up
+
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache out
+
+# `make bench`: courier against the usual way, as ratios (bench/results.txt). Its own venv, without
+# aws-sam-cli, whose awscrt makes `import boto3` slower than in Lambda; on python3.13 (Lambda's
+# runtime) by default: BENCH_PYTHON=python3 works too. BENCH_ARGS="--delay-ms 20" and so on.
+BENCH_PYTHON ?= python3.13
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+bench: $(BENCH_STAMP)
+	PYTHONPATH=layers/courier $(BENCH_VENV)/bin/python -m bench $(BENCH_ARGS)
+
+$(BENCH_STAMP): bench/requirements.txt requirements/constraints.txt layers/courier/requirements.txt
+	PYENV_VERSION=$${PYENV_VERSION:-3.11.7:3.13.0} $(BENCH_PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements.txt -c requirements/constraints.txt
+	touch $@

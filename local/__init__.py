@@ -1,1 +1,15 @@
-"""Running courier on one machine without Docker or AWS (DESIGN §7)."""
+"""Running courier on one machine without Docker or AWS (DESIGN §7).
+
+``python -m local`` (:mod:`local.cli`) has ``invoke``, ``up``, ``send`` and ``demo``. The parts:
+
+- :mod:`local.template` resolves a function of ``template.yaml`` with the SAM CLI's providers;
+  :mod:`local.invoke` runs it in a child process (:mod:`local._runtime`), as
+  ``sam local invoke`` runs it in a container.
+- :mod:`local.aws` (moto's server) and :mod:`local.stack` (the template's queues and table) are
+  the embedded AWS; :mod:`local.projects` writes the demo projects to SSM.
+- :mod:`local.smtpd` and :mod:`local.mailservers` are the SMTP servers, one per security mode;
+  :mod:`local.mailbox` keeps what they accept as ``.eml`` files with an HTML preview.
+- :mod:`local.poller` plays the SQS event source mapping; :mod:`local.sqs` shapes its events.
+- :mod:`local.sandbox` puts it all together; :mod:`local.up` and :mod:`local.demo` (with
+  :mod:`local.summary`) are the long-running stack and ``make demo``.
+"""

@@ -20,6 +20,10 @@ class LocalLambdaContext(LambdaContext):
         The function's logical name.
     timeout_seconds:
         The function's timeout; ``get_remaining_time_in_millis()`` counts down from it.
+    memory_limit_in_mb, region:
+        The function's memory and region (``invoked_function_arn`` names the region).
+    aws_request_id:
+        The invocation's id (a new UUID when ``None``).
     clock:
         Monotonic seconds (tests may pass a fake).
     """
@@ -31,12 +35,13 @@ class LocalLambdaContext(LambdaContext):
         timeout_seconds: float = 60,
         memory_limit_in_mb: int = 256,
         region: str = "us-east-1",
+        aws_request_id: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._function_name = function_name
         self._function_version = "$LATEST"
         self._memory_limit_in_mb = memory_limit_in_mb
-        self._aws_request_id = str(uuid.uuid4())
+        self._aws_request_id = aws_request_id or str(uuid.uuid4())
         self._invoked_function_arn = (
             f"arn:aws:lambda:{region}:123456789012:function:{function_name}"
         )

@@ -15,77 +15,26 @@ Example
 from __future__ import annotations
 
 import asyncio
-import socket
+import errno
 import ssl
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-from typing import Any, Literal, Self
+from collections.abc import Callable
+from typing import Any, Self
 
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-__all__ = ["Faults", "ReceivedMessage", "RecordedSession", "SmtpServer", "free_port"]
+from local.smtp_records import Faults, Listener, ReceivedMessage, RecordedSession, free_port
 
-Listener = Literal["starttls", "plain", "smtps"]
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on (aiosmtpd cannot bind port 0)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class Faults:
-    """Replies a server gives instead of accepting (``None``: accept)."""
-
-    ehlo_reply: str | None = None
-    mail_reply: str | None = None
-    rcpt_reply: str | None = None
-    rcpt_replies: Mapping[str, str] = field(default_factory=dict)
-    """Replies for some recipients only (address → reply)."""
-    data_reply: str | None = None
-    drop_in_data: bool = False
-    """Close the connection when the message arrives, without replying."""
-
-
-@dataclass
-class RecordedSession:
-    """One client connection as the server saw it."""
-
-    commands: list[tuple[str, str | None]] = field(default_factory=list)
-    """``(verb, tls_version)`` of each command, in order; ``tls_version`` is ``None`` in
-    cleartext."""
-
-    ehlo_names: list[str] = field(default_factory=list)
-    """The name the client gave in each EHLO."""
-
-    @property
-    def verbs(self) -> list[str]:
-        return [verb for verb, _ in self.commands]
-
-
-@dataclass(frozen=True)
-class ReceivedMessage:
-    """A message the server accepted, with its envelope apart from its headers."""
-
-    mail_from: str
-    rcpt_tos: tuple[str, ...]
-    content: bytes
-    tls_version: str | None
-    auth_login: str | None
-    mail_options: tuple[str, ...] = ()
-
-    @property
-    def message(self) -> EmailMessage:
-        parsed = message_from_bytes(self.content, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        return parsed
+__all__ = [
+    "Faults",
+    "Listener",
+    "ReceivedMessage",
+    "RecordedSession",
+    "SmtpServer",
+    "free_port",
+]
 
 
 class _RecordingSMTP(SMTP):
@@ -144,6 +93,7 @@ class _RecordingSMTP(SMTP):
 class _Handler:
     def __init__(self, recorder: SmtpServer) -> None:
         self._recorder = recorder
+        self._refused_once: set[str] = set()
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -159,6 +109,9 @@ class _Handler:
     ) -> str:
         faults = self._recorder.faults
         refusal = faults.rcpt_replies.get(address) or faults.rcpt_reply
+        if address in faults.first_rcpt_replies and address not in self._refused_once:
+            self._refused_once.add(address)
+            refusal = faults.first_rcpt_replies[address]
         if refusal:
             return refusal
         envelope.rcpt_tos.append(address)
@@ -175,7 +128,7 @@ class _Handler:
         assert server.transport is not None
         ssl_object = server.transport.get_extra_info("ssl_object")
         login = session.auth_data
-        self._recorder.messages.append(
+        self._recorder.accept(
             ReceivedMessage(
                 mail_from=envelope.mail_from or "",
                 rcpt_tos=tuple(envelope.rcpt_tos),
@@ -204,6 +157,8 @@ class SmtpServer:
         Replies to give instead of accepting.
     smtputf8:
         Offer SMTPUTF8 (non-ASCII mailboxes).
+    on_message:
+        Called with each accepted message (in the server's thread), after it is recorded.
     """
 
     def __init__(
@@ -216,6 +171,7 @@ class SmtpServer:
         faults: Faults | None = None,
         smtputf8: bool = True,
         port: int | None = None,
+        on_message: Callable[[ReceivedMessage], None] | None = None,
     ) -> None:
         self.listener = listener
         self.username = username
@@ -229,6 +185,7 @@ class SmtpServer:
         self.server_names: list[str | None] = []
         """The SNI name of each TLS handshake (``None`` when the client sent none)."""
         self._lock = threading.Lock()
+        self._on_message = on_message
         tls_context = None
         if listener != "plain":
             if certificate is None:
@@ -236,21 +193,34 @@ class SmtpServer:
             tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             certificate.configure_cert(tls_context)
             tls_context.sni_callback = self._on_handshake
-        self._controller = _RecordingController(
-            self,
-            _Handler(self),
-            hostname=self.host,
-            port=self.port,
-            ssl_context=tls_context if listener == "smtps" else None,
-            tls_context=tls_context if listener == "starttls" else None,
-            authenticator=self._authenticate,
-            auth_require_tls=listener == "starttls",
-            enable_SMTPUTF8=smtputf8,
-        )
+        self._options: dict[str, Any] = {
+            "ssl_context": tls_context if listener == "smtps" else None,
+            "tls_context": tls_context if listener == "starttls" else None,
+            "authenticator": self._authenticate,
+            "auth_require_tls": listener == "starttls",
+            "enable_SMTPUTF8": smtputf8,
+        }
+        self._fixed_port = port is not None
+        self._controller = self._make_controller()
         self._running = False
 
+    def _make_controller(self) -> _RecordingController:
+        return _RecordingController(
+            self, _Handler(self), hostname=self.host, port=self.port, **self._options
+        )
+
     def start(self) -> Self:
-        self._controller.start()
+        for attempt in range(5):
+            try:
+                self._controller.start()
+                break
+            except OSError as exc:
+                # The free port was taken between the probe and the bind: try another one.
+                self._controller.loop.close()
+                if self._fixed_port or exc.errno != errno.EADDRINUSE or attempt == 4:
+                    raise
+                self.port = free_port()
+                self._controller = self._make_controller()
         self._running = True
         # aiosmtpd opens one connection of its own to see that the server is up.
         self.sessions.clear()
@@ -264,6 +234,8 @@ class SmtpServer:
             asyncio.run_coroutine_threadsafe(self._hang_up(), loop).result(timeout=5)
             self._controller.stop()
             self._running = False
+        elif not self._controller.loop.is_closed():
+            self._controller.loop.close()  # never started: free the loop aiosmtpd made for it
 
     async def _hang_up(self) -> None:
         for connection in self.connections:
@@ -278,6 +250,12 @@ class SmtpServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def accept(self, message: ReceivedMessage) -> None:
+        """Record an accepted message and pass it to ``on_message``."""
+        self.messages.append(message)
+        if self._on_message is not None:
+            self._on_message(message)
 
     @property
     def client_sessions(self) -> list[RecordedSession]:

@@ -40,11 +40,17 @@ def receive_event(
     queue_arn: str,
     max_messages: int = 10,
     visibility_timeout: int | None = None,
+    wait_seconds: int = 0,
 ) -> dict[str, Any]:
-    """Receive up to ``max_messages`` (at most 10) and wrap them as Lambda's SQS event."""
+    """Receive up to ``max_messages`` (at most 10) and wrap them as Lambda's SQS event.
+
+    ``wait_seconds`` > 0 long-polls: the call returns when a message arrives or the time is up.
+    """
     options: dict[str, Any] = {}
     if visibility_timeout is not None:
         options["VisibilityTimeout"] = visibility_timeout
+    if wait_seconds:
+        options["WaitTimeSeconds"] = wait_seconds
     response = sqs.receive_message(
         QueueUrl=queue_url,
         MaxNumberOfMessages=max_messages,

@@ -32,6 +32,21 @@ class StackResources:
     idempotency_table: str
     max_receive_count: int
 
+    def resource_values(self, *, region: str, account_id: str) -> dict[str, dict[str, str]]:
+        """What ``Ref`` and ``Fn::GetAtt`` of each resource give, for the template resolver."""
+        table_arn = f"arn:aws:dynamodb:{region}:{account_id}:table/{self.idempotency_table}"
+        return {
+            "CourierQueue": _queue_values(self.queue_url, self.queue_arn),
+            "CourierDeadLetterQueue": _queue_values(
+                self.dead_letter_queue_url, self.dead_letter_queue_arn
+            ),
+            "IdempotencyTable": {"Ref": self.idempotency_table, "Arn": table_arn},
+        }
+
+
+def _queue_values(url: str, arn: str) -> dict[str, str]:
+    return {"Ref": url, "Arn": arn, "QueueUrl": url, "QueueName": arn.rsplit(":", 1)[1]}
+
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     """``template.yaml`` as plain JSON types (intrinsic functions as ``{"Ref": ...}`` dicts)."""

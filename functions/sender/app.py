@@ -1,6 +1,8 @@
 """SQS handler of the courier sender: thin glue around :class:`courier.sender.Sender`.
 
-Clients and the configuration cache live at module scope, so warm invocations reuse them.
+Clients and the configuration cache live at module scope, so warm invocations reuse them. The
+clients share one boto3 session: each session loads botocore's data anew, a cost paid at every
+cold start.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from courier.config_provider import SsmConfigProvider
 from courier.observability import logger, metrics, tracer
 from courier.sender import Sender, SenderSettings
 
+session = boto3.session.Session()
 sender = Sender(
     settings=SenderSettings.from_environment(),
-    config_provider=SsmConfigProvider(),
-    sqs_client=boto3.client("sqs"),
-    persistence_store=DynamoDBPersistenceLayer(table_name=os.environ["COURIER_IDEMPOTENCY_TABLE"]),
+    config_provider=SsmConfigProvider(boto3_session=session),
+    sqs_client=session.client("sqs"),
+    persistence_store=DynamoDBPersistenceLayer(
+        table_name=os.environ["COURIER_IDEMPOTENCY_TABLE"], boto3_session=session
+    ),
 )
 
 

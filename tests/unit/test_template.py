@@ -30,6 +30,7 @@ SENDER_ENVIRONMENT: dict[str, Any] = {
     "COURIER_DLQ_URL": {"Ref": "CourierDeadLetterQueue"},
     "COURIER_IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
     "COURIER_MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
+    "COURIER_RETRY_BACKOFF_BASE_SECONDS": "30",
     "POWERTOOLS_SERVICE_NAME": "courier-sender",
     "POWERTOOLS_METRICS_NAMESPACE": "Courier",
     "POWERTOOLS_PARAMETERS_MAX_AGE": "60",
@@ -290,3 +291,130 @@ def test_alarm_fires_on_the_first_dead_lettered_message(resources: dict[str, Any
     ]
     assert properties["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert properties["Threshold"] == 1
+
+
+# --- the config validator ------------------------------------------------------------------
+
+VALIDATOR_ROUTES = ("validate", "apply")
+# The stack settings the sender reads, read alike (DESIGN §3), plus the validator's own name.
+VALIDATOR_ENVIRONMENT: dict[str, Any] = {
+    "COURIER_SSM_PREFIX": {"Ref": "SsmPrefix"},
+    "COURIER_DEFAULT_PROJECT": {"Ref": "DefaultProject"},
+    "COURIER_DEFAULT_CONNECTION_URI_PARAMETER": {"Ref": "DefaultConnectionUriParameter"},
+    "COURIER_DEFAULT_FROM_ADDRESS": {"Ref": "DefaultFromAddress"},
+    "COURIER_ALLOW_PRIVATE_SMTP_HOSTS": {"Ref": "AllowPrivateSmtpHosts"},
+    "COURIER_SMTP_TIMEOUT_SECONDS": {"Ref": "SmtpTimeoutSeconds"},
+    "POWERTOOLS_SERVICE_NAME": "courier-config-validator",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+}
+HTTP_API_INTEGRATION_LIMIT = 30  # seconds API Gateway waits for a Lambda integration
+
+
+def _validator(resources: dict[str, Any]) -> dict[str, Any]:
+    validator = resources["ConfigValidatorFunction"]
+    assert validator["Type"] == "AWS::Lambda::Function"
+    properties: dict[str, Any] = validator["Properties"]
+    return properties
+
+
+def _validator_statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    assert _validator(resources)["Role"] == {"Fn::GetAtt": ["ConfigValidatorFunctionRole", "Arn"]}
+    policies = resources["ConfigValidatorFunctionRole"]["Properties"]["Policies"]
+    return [statement for policy in policies for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def _api_paths(resources: dict[str, Any]) -> dict[str, Any]:
+    api = resources["ConfigApi"]
+    assert api["Type"] == "AWS::ApiGatewayV2::Api"
+    paths: dict[str, Any] = api["Properties"]["Body"]["paths"]
+    return paths
+
+
+@pytest.mark.parametrize("route", VALIDATOR_ROUTES)
+def test_config_api_routes_require_iam_and_reach_the_validator(
+    resources: dict[str, Any], route: str
+) -> None:
+    # WHEN the HTTP API's route of the validator is read
+    operation = _api_paths(resources)[f"/projects/{{project_id}}/courier/{route}"]["post"]
+
+    # THEN only SigV4-signed (IAM) requests get through, to the validator, with payload 2.0
+    assert operation["security"] == [{"AWS_IAM": []}]
+    integration = operation["x-amazon-apigateway-integration"]
+    assert integration["type"] == "aws_proxy"
+    assert integration["payloadFormatVersion"] == "2.0"
+    assert "${ConfigValidatorFunction.Arn}" in integration["uri"]["Fn::Sub"]
+
+
+def test_config_api_has_only_the_two_routes(resources: dict[str, Any]) -> None:
+    # WHEN the HTTP API's paths are listed: THEN there are the two POST routes and no other
+    assert {path: list(methods) for path, methods in _api_paths(resources).items()} == {
+        f"/projects/{{project_id}}/courier/{route}": ["post"] for route in VALIDATOR_ROUTES
+    }
+
+
+def test_config_api_url_is_an_output() -> None:
+    # GIVEN the template as written
+    outputs = _load_template()["Outputs"]
+
+    # THEN the API's base URL is published
+    assert outputs["ConfigApiUrl"]["Value"] == {
+        "Fn::Sub": "https://${ConfigApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/"
+    }
+
+
+def test_validator_runs_with_the_layer_within_the_http_api_limit(
+    resources: dict[str, Any],
+) -> None:
+    # WHEN the validator's configuration is read
+    validator, sender = _validator(resources), _sender(resources)
+
+    # THEN it runs on the sender's layer and runtime, and answers before API Gateway gives up
+    assert validator["Layers"] == sender["Layers"]
+    assert (validator["Runtime"], validator["Architectures"]) == ("python3.13", ["arm64"])
+    assert validator["Handler"] == "app.lambda_handler"
+    assert validator["Timeout"] < HTTP_API_INTEGRATION_LIMIT
+
+
+@pytest.mark.parametrize(("name", "value"), VALIDATOR_ENVIRONMENT.items())
+def test_validator_environment_matches_the_senders_settings(
+    resources: dict[str, Any], name: str, value: Any
+) -> None:
+    # WHEN the validator's environment is read: THEN it has the stack setting the sender has
+    assert _validator(resources)["Environment"]["Variables"][name] == value
+
+
+def test_validator_writes_only_project_parameters(resources: dict[str, Any]) -> None:
+    # WHEN the validator's statements that grant an SSM action are collected
+    parameter_arn = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+    statements = {
+        statement["Sid"]: statement
+        for statement in _validator_statements(resources)
+        if any(action.startswith("ssm:") for action in _actions(statement))
+    }
+
+    # THEN it reads the prefix and the default sender, and writes (or deletes) under the prefix
+    assert set(statements) == {"ReadCourierParameters", "WriteProjectParameters"}
+    read, write = statements["ReadCourierParameters"], statements["WriteProjectParameters"]
+    assert _actions(read) == ["ssm:GetParameters"]
+    assert read["Resource"] == [
+        {"Fn::Sub": parameter_arn + "${SsmPrefix}/*"},
+        {"Fn::Sub": parameter_arn + "${DefaultConnectionUriParameter}"},
+    ]
+    assert sorted(_actions(write)) == ["ssm:DeleteParameter", "ssm:PutParameter"]
+    assert write["Resource"] == [{"Fn::Sub": parameter_arn + "${SsmPrefix}/*"}]
+
+
+def test_validator_uses_kms_only_through_ssm(resources: dict[str, Any]) -> None:
+    # WHEN the validator's statements that grant a KMS action are collected
+    kms = [
+        statement
+        for statement in _validator_statements(resources)
+        if any(action.startswith("kms:") for action in _actions(statement))
+    ]
+
+    # THEN one lets SSM encrypt and decrypt SecureStrings on its behalf, and nothing else
+    assert len(kms) == 1, kms
+    assert sorted(_actions(kms[0])) == ["kms:Decrypt", "kms:Encrypt"]
+    assert kms[0]["Condition"] == {
+        "StringEquals": {"kms:ViaService": {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"}}
+    }

@@ -15,7 +15,9 @@ __all__ = ["count_outcome", "logger", "metrics", "tracer"]
 
 logger = Logger(service="courier")
 metrics = Metrics(namespace="Courier")
-tracer = Tracer(service="courier")
+# Only botocore's calls are traced: patching every supported module imports requests, sqlite3
+# and more at each cold start, for clients courier does not use.
+tracer = Tracer(service="courier", patch_modules=("botocore",))
 
 _METRIC_NAMES = {
     Outcome.DELIVERED: "Delivered",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -42,9 +42,13 @@ from courier.errors import (
 from courier.network import resolve_smtp_host
 from courier.uri import ConnectionUri, Security
 
-__all__ = ["Transport", "build_ssl_context"]
+__all__ = ["ReplyListener", "Transport", "build_ssl_context"]
 
 _STARTTLS_PORTS = "25, 587, 2525"
+
+ReplyListener = Callable[[Step, int, str], None]
+"""Called with ``(step, code, text)`` for each reply that moves a session on: the greeting
+(``Step.CONNECT``), each EHLO, STARTTLS's (``Step.TLS``) and AUTH's."""
 
 
 class _ServerNameContext(ssl.SSLContext):
@@ -93,6 +97,8 @@ class Transport:
         The name given in EHLO.
     allow_private_hosts:
         Connect to hosts on private, loopback or link-local addresses (the SSRF guard off).
+    on_reply:
+        Told each reply that moves :meth:`open` on, e.g. to report a session step by step.
 
     Example
     -------
@@ -108,6 +114,7 @@ class Transport:
         timeout: float,
         local_hostname: str = "localhost",
         allow_private_hosts: bool = False,
+        on_reply: ReplyListener | None = None,
     ) -> None:
         if not timeout > 0:
             raise ConfigError("timeout", "timeout_not_positive", f"{timeout!r} must be > 0")
@@ -121,6 +128,7 @@ class Transport:
         self.timeout = timeout
         self.local_hostname = local_hostname
         self.allow_private_hosts = allow_private_hosts
+        self.on_reply = on_reply
         self.connection: smtplib.SMTP | None = None
         self._endpoint = uri.redacted()
 
@@ -230,10 +238,11 @@ class Transport:
             connection = self._new_connection()
             try:
                 with self._translate(Step.CONNECT, connection):
-                    connection.connect(address, port)
+                    code, greeting = connection.connect(address, port)
             except SmtpConnectError as exc:
                 error = exc  # try the host's next address
             else:
+                self._heard(Step.CONNECT, code, greeting)
                 return connection
         assert error is not None
         raise error
@@ -250,6 +259,7 @@ class Transport:
             code, reply = connection.ehlo()
         if code != 250:
             raise step_error(Step.EHLO, code, reply, endpoint=self._endpoint)
+        self._heard(Step.EHLO, code, reply)
 
     def _starttls(self, connection: smtplib.SMTP) -> None:
         if not connection.has_extn("starttls"):
@@ -260,7 +270,8 @@ class Transport:
                 "to send in cleartext on purpose, set disable_starttls=true",
             )
         with self._translate(Step.TLS, connection):
-            connection.starttls(context=self.ssl_context)
+            code, reply = connection.starttls(context=self.ssl_context)
+        self._heard(Step.TLS, code, reply)
 
     def _login(self, connection: smtplib.SMTP, username: str, password: str) -> None:
         if self.uri.uses_tls and not isinstance(connection.sock, ssl.SSLSocket):
@@ -274,7 +285,12 @@ class Transport:
                 hint="Remove the user and password from the URI if the server needs no login",
             )
         with self._translate(Step.AUTH, connection):
-            connection.login(username, password)
+            code, reply = connection.login(username, password)
+        self._heard(Step.AUTH, code, reply)
+
+    def _heard(self, step: Step, code: int, reply: bytes) -> None:
+        if self.on_reply is not None:
+            self.on_reply(step, code, reply.decode("utf-8", "replace"))
 
     def _mail_options(self, sender: str, recipient: str, payload: bytes) -> list[str]:
         assert self.connection is not None

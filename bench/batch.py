@@ -1,0 +1,169 @@
+"""Memory and AWS calls of one 100-message batch, handled end to end by the deployed handler.
+
+For each run, moto's server (:class:`local.aws.EmbeddedAws`, in this process) gets the
+stack's queues and table from ``template.yaml`` (:mod:`local.stack`) and the default sender's
+URI in SSM (the loopback SMTP server of :mod:`bench.network`, without delay); the messages are
+queued and received as one SQS event, as the event source mapping would. Then
+:mod:`bench.invoke` handles that event in a fresh process with the function's Lambda
+environment (tracing on) and ``AWS_ENDPOINT_URL`` pointing at moto: its peak RSS after init
+and after the batch, and the AWS calls the batch made.
+
+moto runs outside the measured process on purpose: in process (``mock_aws``), moto's import
+and the setup push the peak RSS above anything the batch adds, and the difference reads 0.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.environment import FUNCTION, REGION, ROOT, lambda_environment
+from bench.network import Endpoints
+from bench.report import Figure, Target, median
+from bench.workload import message_bodies
+from local.aws import EmbeddedAws
+
+__all__ = ["RSS_TARGET", "SSM_TARGET", "BatchFigures", "BatchResult", "measure", "summarize"]
+
+RSS_TARGET = Target("at_most", 60, " MB")
+SSM_TARGET = Target("at_most", 2)
+
+_TRACE_ID = "Root=1-6925a0c0-5e1f2a3b4c5d6e7f8a9b0c1d;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What :mod:`bench.invoke` measured in one run."""
+
+    messages: int
+    rss_before_kb: int
+    rss_after_kb: int
+    calls: dict[str, dict[str, int]]
+    """API calls during the batch: service → operation → count."""
+    failures: int
+
+    @property
+    def extra_mb(self) -> float:
+        return (self.rss_after_kb - self.rss_before_kb) / 1024
+
+    def calls_per_100(self, service: str) -> float:
+        return sum(self.calls.get(service, {}).values()) * 100 / self.messages
+
+
+@dataclass(frozen=True)
+class BatchFigures:
+    """Medians over the runs."""
+
+    extra_mb: float
+    init_mb: float
+    """Peak RSS after the handler's init, before the batch."""
+    calls_per_100: dict[str, float]
+    calls: dict[str, dict[str, int]]
+    """The last run's calls by operation."""
+    runs: int
+
+
+def measure(endpoints: Endpoints, *, messages: int, runs: int, directory: Path) -> BatchFigures:
+    """Handle a batch of ``messages`` ``runs`` times, each in a fresh process."""
+    from local.stack import load_template
+
+    function = load_template()["Resources"][FUNCTION]["Properties"]
+    results: list[BatchResult] = []
+    with EmbeddedAws(region=REGION) as aws:
+        for run in range(runs):
+            aws.reset()  # each run starts from an empty AWS
+            dead_letter_queue_url, event = _queued_batch(aws, endpoints, messages)
+            event_file = directory / f"event-{run}.json"
+            event_file.write_text(json.dumps(event), encoding="utf-8")
+            environment = {
+                **lambda_environment(),
+                **aws.child_environment(),
+                "COURIER_DLQ_URL": dead_letter_queue_url,
+                "SSL_CERT_FILE": endpoints.ca_file,
+                "COURIER_ALLOW_PRIVATE_SMTP_HOSTS": "true",  # the server is on loopback
+                "_X_AMZN_TRACE_ID": _TRACE_ID,  # as during an invocation: traced, sampled
+            }
+            result = _invoke(function, event_file, directory / f"result-{run}.json", environment)
+            if result.failures:
+                raise RuntimeError(f"{result.failures} of {messages} messages were not delivered")
+            results.append(result)
+    services = sorted({service for result in results for service in result.calls})
+    return BatchFigures(
+        extra_mb=median(result.extra_mb for result in results),
+        init_mb=median(result.rss_before_kb / 1024 for result in results),
+        calls_per_100={s: median(r.calls_per_100(s) for r in results) for s in services},
+        calls=results[-1].calls,
+        runs=runs,
+    )
+
+
+def _invoke(
+    function: dict[str, Any], event_file: Path, out: Path, environment: dict[str, str]
+) -> BatchResult:
+    """Run :mod:`bench.invoke` on ``event_file`` in a fresh process."""
+    command = [
+        *(sys.executable, "-m", "bench.invoke", "--handler", str(function["Handler"])),
+        *("--timeout", str(function["Timeout"]), "--event", str(event_file), "--out", str(out)),
+    ]
+    process = subprocess.run(  # noqa: S603 (our own module, no shell)
+        command,
+        env=environment,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,  # the handler's JSON logs and EMF metrics
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    if process.returncode != 0:
+        raise RuntimeError(f"the invocation failed:\n{process.stderr}")
+    return BatchResult(**json.loads(out.read_text(encoding="utf-8")))
+
+
+def _queued_batch(
+    aws: EmbeddedAws, endpoints: Endpoints, messages: int
+) -> tuple[str, dict[str, Any]]:
+    """Create the stack in moto, queue ``messages``; the DLQ's URL and the SQS event."""
+    from local.sqs import receive_event
+    from local.stack import create_stack_resources
+
+    sqs = aws.client("sqs")
+    ssm = aws.client("ssm")
+    stack = create_stack_resources(sqs=sqs, dynamodb=aws.client("dynamodb"))
+    ssm.put_parameter(
+        Name=lambda_environment()["COURIER_DEFAULT_CONNECTION_URI_PARAMETER"],
+        Value=endpoints.direct_uri,
+        Type="SecureString",
+    )
+    for body in message_bodies(messages):
+        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body)
+    records: list[dict[str, Any]] = []
+    while batch := receive_event(sqs, queue_url=stack.queue_url, queue_arn=stack.queue_arn)[
+        "Records"
+    ]:
+        records.extend(batch)
+    if len(records) != messages:
+        raise RuntimeError(f"received {len(records)} of {messages} messages from moto")
+    return stack.dead_letter_queue_url, {"Records": records}
+
+
+def summarize(batch: BatchFigures, *, messages: int) -> tuple[list[Figure], list[str]]:
+    """Memory and AWS-call figures, and the calls by operation."""
+    figures = [
+        Figure(f"batch{messages}_rss_mb", batch.extra_mb, 1, target=RSS_TARGET),
+        Figure("ssm_calls_per_100", batch.calls_per_100.get("ssm", 0.0), 0, target=SSM_TARGET),
+        Figure("ddb_calls_per_100", batch.calls_per_100.get("dynamodb", 0.0), 0),
+    ]
+    calls = "; ".join(
+        f"{service} " + ", ".join(f"{operation} {n}" for operation, n in operations.items())
+        for service, operations in batch.calls.items()
+    )
+    return figures, [
+        f"memory: peak RSS {batch.init_mb:.1f} MB after the handler's init, "
+        f"+{batch.extra_mb:.1f} MB after a batch of {messages} (median of {batch.runs} fresh "
+        "processes; moto's server runs in the benchmark's process, not the measured one)",
+        f"AWS calls during the batch: {calls or 'none'}",
+    ]

@@ -1,0 +1,111 @@
+"""Cold start: importing the sender's handler module in a fresh interpreter, against boto3 alone.
+
+Each measurement is a new process with the environment Lambda gives the function
+(:func:`bench.environment.lambda_environment`: tracing on, the layer on ``PYTHONPATH``). The
+child times only its ``import`` statement, so the interpreter's own start (the same for both)
+is left out. The two imports alternate, and the ratio is the median of the pairs' ratios.
+
+:func:`import_profile` runs ``python -X importtime`` once and sums each top-level package's own
+import time, which shows where the handler's cold start goes.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bench.environment import ROOT
+from bench.report import Figure, Target, median
+
+__all__ = ["IMPORT_TARGET", "ColdStart", "import_profile", "measure", "summarize", "time_import"]
+
+IMPORT_TARGET = Target("at_most", 1.5)
+
+_TIMED_IMPORT = (
+    "import time; start = time.perf_counter(); import {module}; print(time.perf_counter() - start)"
+)
+_IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    """Median import times (seconds) and the median ratio of the pairs."""
+
+    handler: float
+    boto3: float
+    ratio: float
+    runs: int
+
+
+def time_import(module: str, environment: Mapping[str, str]) -> float:
+    """Seconds ``import module`` takes in a fresh interpreter."""
+    result = subprocess.run(  # noqa: S603 (our interpreter, no shell)
+        [sys.executable, "-c", _TIMED_IMPORT.format(module=module)],
+        env=dict(environment),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"import {module} failed:\n{result.stderr}")
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def measure(environment: Mapping[str, str], *, handler: str, runs: int) -> ColdStart:
+    """Time ``import handler`` and ``import boto3``, alternating, ``runs`` times each.
+
+    One import of each runs first and is not counted (it writes the bytecode caches a deployed
+    layer would ship).
+    """
+    time_import(handler, environment)
+    time_import("boto3", environment)
+    pairs: list[tuple[float, float]] = []
+    for run in range(runs):
+        if run % 2:
+            baseline = time_import("boto3", environment)
+            pairs.append((time_import(handler, environment), baseline))
+        else:
+            pairs.append((time_import(handler, environment), time_import("boto3", environment)))
+    return ColdStart(
+        handler=median(h for h, _ in pairs),
+        boto3=median(b for _, b in pairs),
+        ratio=median(h / b for h, b in pairs),
+        runs=runs,
+    )
+
+
+def import_profile(module: str, environment: Mapping[str, str]) -> list[tuple[str, float]]:
+    """Seconds of ``import module`` by top-level package (own time of its modules, summed),
+    largest first. A module's own time includes running its body: ``app``'s is the clients it
+    creates at import."""
+    result = subprocess.run(  # noqa: S603 (our interpreter, no shell)
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        env=dict(environment),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    by_package: Counter[str] = Counter()
+    for line in result.stderr.splitlines():
+        if match := _IMPORTTIME.match(line):
+            by_package[match[4].split(".")[0]] += int(match[1])
+    return [(package, micros / 1e6) for package, micros in by_package.most_common()]
+
+
+def summarize(
+    cold: ColdStart, profile: list[tuple[str, float]], *, handler: str
+) -> tuple[list[Figure], list[str]]:
+    """The ``cold_import_ratio`` figure and the notes that say where the time goes."""
+    top = ", ".join(f"{package} {seconds * 1000:.0f}" for package, seconds in profile[:10])
+    return [Figure("cold_import_ratio", cold.ratio, target=IMPORT_TARGET)], [
+        f"cold import, fresh interpreter, median of {cold.runs}: import {handler} "
+        f"{cold.handler * 1000:.0f} ms, import boto3 {cold.boto3 * 1000:.0f} ms",
+        f"import {handler}, own time by top-level package in ms (-X importtime; {handler}'s own "
+        f"time is its module body: the boto3 clients it creates): {top}",
+    ]

@@ -1,0 +1,39 @@
+"""Handler of the config validator: thin glue around :class:`courier.validation.ValidatorApi`.
+
+Invoked directly (the event is the request) or by the HTTP API (``POST /projects/{project_id}/
+courier/validate`` and ``.../apply``, IAM-authorized). The SSM client lives at module scope, so
+warm invocations reuse it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from courier.validation import ConfigValidator, SsmConfigStore, ValidatorApi, ValidatorSettings
+from courier.validation.api import SERVICE, logger
+
+settings = ValidatorSettings.from_environment()
+api = ValidatorApi(
+    ConfigValidator(
+        settings=settings,
+        store=SsmConfigStore(
+            prefix=settings.prefix,
+            default_connection_uri_parameter=settings.default_connection_uri_parameter,
+        ),
+    )
+)
+tracer = Tracer(service=SERVICE, patch_modules=("botocore",))  # see courier.observability
+
+
+# Never log the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: it carries passwords.
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Validate (and, when asked, apply) one patch of a project's courier configuration."""
+    return api.handle(event, context)

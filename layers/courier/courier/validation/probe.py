@@ -1,0 +1,109 @@
+"""``check_connection``: a session with the configured server up to AUTH, then QUIT.
+
+The probe opens a :class:`~courier.transport.Transport` exactly as the sender would (the same
+TLS policy, SSRF guard and timeouts) and reports each step it passed with the server's reply:
+connect (the greeting), EHLO, TLS, EHLO again, AUTH. It never sends MAIL, so no mail can be
+lost or sent by accident. A step that fails ends the report, with the reply or the reason and
+what to do about it.
+
+Example
+-------
+>>> report, error = probe(ConnectionUri.parse("smtp://u:p@127.0.0.1:2525/"),
+...                       timeout=5, local_hostname="localhost", allow_private_hosts=True)
+... # doctest: +SKIP
+>>> [step["step"] for step in report["steps"]]  # doctest: +SKIP
+['connect', 'EHLO', 'TLS', 'EHLO', 'AUTH']
+"""
+
+from __future__ import annotations
+
+import ssl
+
+from courier.errors import ConfigError, SmtpError, Step
+from courier.transport import Transport
+from courier.uri import ConnectionUri, Security
+from courier.validation.paths import URI_POINTER
+from courier.validation.types import ConnectionReport, Finding, StepDict
+
+__all__ = ["probe"]
+
+
+def probe(
+    uri: ConnectionUri, *, timeout: float, local_hostname: str, allow_private_hosts: bool
+) -> tuple[ConnectionReport, Finding | None]:
+    """Run a session with ``uri``'s server up to AUTH, then QUIT; send no mail.
+
+    Parameters
+    ----------
+    uri:
+        The server, its security mode and the credentials.
+    timeout:
+        Seconds each socket operation may take.
+    local_hostname:
+        The name given in EHLO (the project's ``smtp.local_name``).
+    allow_private_hosts:
+        The stack's ``AllowPrivateSmtpHosts``.
+
+    Returns
+    -------
+    tuple[ConnectionReport, Finding | None]
+        The steps, and a ``connection_failed`` error (on the URI's path) if one failed.
+    """
+    steps: list[StepDict] = []
+
+    def heard(step: Step, code: int, reply: str) -> None:
+        shown = _shown_reply(code, reply)
+        if step is Step.TLS:
+            shown = f"{shown}; {_certificate(uri)}"
+        steps.append({"step": str(step), "ok": True, "reply": shown})
+        if step is Step.CONNECT and uri.security is Security.IMPLICIT_TLS:
+            # SMTP_SSL finished the handshake before the greeting could arrive.
+            tls = f"TLS from the first byte; {_certificate(uri)}"
+            steps.append({"step": str(Step.TLS), "ok": True, "reply": tls})
+
+    transport = Transport(
+        uri,
+        timeout=timeout,
+        local_hostname=local_hostname,
+        allow_private_hosts=allow_private_hosts,
+        on_reply=heard,
+    )
+    tls_version: str | None = None
+    error: Finding | None = None
+    try:
+        transport.open()
+        if uri.credentials is None:
+            steps.append({"step": str(Step.AUTH), "ok": True, "reply": "not sent: no user"})
+        socket = transport.connection.sock if transport.connection is not None else None
+        tls_version = socket.version() if isinstance(socket, ssl.SSLSocket) else None
+    except SmtpError as exc:
+        if exc.step is Step.TLS and not steps:
+            steps.append({"step": str(Step.CONNECT), "ok": True, "reply": "TCP connected"})
+        reply = exc.reply if exc.code is None else f"{exc.code} {exc.reply}"
+        steps.append({"step": str(exc.step), "ok": False, "reply": reply})
+        error = Finding.error(URI_POINTER, "connection_failed", str(exc))
+    except ConfigError as exc:  # the SSRF guard, when the host's address changed meanwhile
+        steps.append({"step": str(Step.CONNECT), "ok": False, "reply": exc.message})
+        error = Finding.error(URI_POINTER, exc.code, exc.message)
+    finally:
+        transport.close()
+    report: ConnectionReport = {
+        "ok": error is None,
+        "endpoint": uri.redacted(),
+        "tls_version": tls_version,
+        "steps": steps,
+    }
+    return report, error
+
+
+def _shown_reply(code: int, reply: str) -> str:
+    """``250 first line (then, the rest of the lines)``: EHLO lists what the server offers."""
+    first, *rest = reply.splitlines() or [""]
+    text = f"{code} {first}".rstrip()
+    return f"{text} (offers {', '.join(rest)})" if rest else text
+
+
+def _certificate(uri: ConnectionUri) -> str:
+    if uri.verify_certificate:
+        return f"certificate verified for {uri.tls_server_name}"
+    return "certificate not verified (skip_ssl_verify=true)"

@@ -1,0 +1,74 @@
+"""What the local SMTP servers record, and the faults they can be told to give.
+
+See :mod:`local.smtpd` for the servers.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Literal
+
+__all__ = ["Faults", "Listener", "ReceivedMessage", "RecordedSession", "free_port"]
+
+Listener = Literal["starttls", "plain", "smtps"]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on (aiosmtpd cannot bind port 0)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Replies a server gives instead of accepting (``None``: accept)."""
+
+    ehlo_reply: str | None = None
+    mail_reply: str | None = None
+    rcpt_reply: str | None = None
+    rcpt_replies: Mapping[str, str] = field(default_factory=dict)
+    """Replies for some recipients only (address → reply)."""
+    first_rcpt_replies: Mapping[str, str] = field(default_factory=dict)
+    """Replies for some recipients the first time only; later RCPTs are accepted (greylisting)."""
+    data_reply: str | None = None
+    drop_in_data: bool = False
+    """Close the connection when the message arrives, without replying."""
+
+
+@dataclass
+class RecordedSession:
+    """One client connection as the server saw it."""
+
+    commands: list[tuple[str, str | None]] = field(default_factory=list)
+    """``(verb, tls_version)`` of each command, in order; ``tls_version`` is ``None`` in
+    cleartext."""
+
+    ehlo_names: list[str] = field(default_factory=list)
+    """The name the client gave in each EHLO."""
+
+    @property
+    def verbs(self) -> list[str]:
+        return [verb for verb, _ in self.commands]
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """A message the server accepted, with its envelope apart from its headers."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    content: bytes
+    tls_version: str | None
+    auth_login: str | None
+    mail_options: tuple[str, ...] = ()
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = message_from_bytes(self.content, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed

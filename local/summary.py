@@ -1,0 +1,198 @@
+"""The demo's outcome per message, and the summary a person reads at a glance.
+
+Example
+-------
+>>> print(format_summary(result))  # doctest: +SKIP
+courier demo: 9 messages through SenderFunction (app.lambda_handler, python3.13) in 6.2 s
+ #  message                  project               mode                      outcome  ...
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from local.mailservers import Mode
+from local.poller import BatchReport
+
+__all__ = [
+    "DemoResult",
+    "MessageOutcome",
+    "ProgressLine",
+    "format_summary",
+    "log_entries",
+    "record_outcomes",
+    "retry_causes",
+]
+
+
+@dataclass(frozen=True)
+class MessageOutcome:
+    """Where one demo message ended, and what the servers and the DLQ saw."""
+
+    number: int
+    label: str
+    project: str | None
+    mode: Mode | None
+    outcome: str
+    """``delivered``, ``dead-lettered`` or ``pending`` (no outcome by the deadline)."""
+    expected: str
+    attempts: int
+    expected_attempts: int
+    tls_version: str | None
+    server_name: str | None
+    dead_letter: dict[str, str] | None
+    """The DLQ message's ``courier.*`` attributes."""
+    retried_because: str | None
+
+    @property
+    def as_documented(self) -> bool:
+        return self.outcome == self.expected and self.attempts == self.expected_attempts
+
+    @property
+    def cause(self) -> str:
+        if self.dead_letter:
+            code = self.dead_letter.get("courier.error_code", "?")
+            reply = self.dead_letter.get("courier.smtp_reply")
+            return f"{code}: {reply}" if reply else code
+        if self.retried_because:
+            return f"retried after {self.retried_because}"
+        return ""
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    outcomes: list[MessageOutcome]
+    seconds: float
+    function: str
+    backoff_seconds: int
+    preview: Path
+    mail_files: int
+    batches: int
+
+    @property
+    def ok(self) -> bool:
+        """Every message reached its documented outcome in the documented number of attempts."""
+        return all(outcome.as_documented for outcome in self.outcomes)
+
+
+def log_entries(report: BatchReport) -> list[dict[str, Any]]:
+    """The batch's JSON log lines (Powertools) that are about one SQS message."""
+    entries = []
+    for line in report.result.logs.splitlines():
+        try:
+            entry = json.loads(line) if line.startswith("{") else None
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("sqs_message_id"):
+            entries.append(entry)
+    return entries
+
+
+def record_outcomes(report: BatchReport) -> dict[str, str]:
+    """What the sender logged as each message's outcome (``delivered``, ``retried in 30s:
+    ...``, ``dead-lettered (permanent): ...``)."""
+    return {
+        str(entry["sqs_message_id"]): str(entry["message"]).removeprefix("message ")
+        for entry in log_entries(report)
+        if str(entry.get("message", "")).startswith("message ")
+    }
+
+
+def retry_causes(report: BatchReport) -> dict[str, str]:
+    """Why each handed-back message of a batch was retried, from the sender's JSON log lines."""
+    causes: dict[str, str] = {}
+    for entry in log_entries(report):
+        message_id = entry["sqs_message_id"]
+        if message_id in report.failed_ids and entry.get("error_code"):
+            text = str(entry.get("message", ""))
+            reply = text.rsplit(": ", 1)[-1] if ": " in text else ""
+            causes[message_id] = (
+                f"{entry['error_code']} ({reply})" if reply else entry["error_code"]
+            )
+    return causes
+
+
+_COLUMNS = ("#", "message", "project", "mode", "outcome", "tries", "server saw", "cause")
+
+
+def format_summary(result: DemoResult) -> str:
+    """The summary table, with one line per message and the totals."""
+    rows = [_COLUMNS]
+    for outcome in result.outcomes:
+        seen = "-"
+        if outcome.outcome == "delivered":
+            seen = outcome.tls_version or "cleartext"
+            if outcome.server_name:
+                seen += f", SNI {outcome.server_name}"
+        mark = ""
+        if not outcome.as_documented:
+            mark = f"  <- documented: {outcome.expected} after {outcome.expected_attempts} tries"
+        rows.append(
+            (
+                str(outcome.number),
+                outcome.label,
+                outcome.project or "(default)",
+                f"{outcome.mode.number} {outcome.mode.title}" if outcome.mode else "-",
+                outcome.outcome,
+                str(outcome.attempts),
+                seen,
+                (outcome.cause or "-") + mark,
+            )
+        )
+    widths = [max(len(row[n]) for row in rows) for n in range(len(_COLUMNS) - 1)]
+    lines = [
+        f"courier demo: {len(result.outcomes)} messages through {result.function} "
+        f"in {result.seconds:.1f} s ({result.batches} batches)",
+        f"retries back off {result.backoff_seconds} s instead of 30 s "
+        f"(COURIER_RETRY_BACKOFF_BASE_SECONDS={result.backoff_seconds})",
+        "",
+    ]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    delivered = sum(o.outcome == "delivered" for o in result.outcomes)
+    dead = sum(o.outcome == "dead-lettered" for o in result.outcomes)
+    lines += [
+        "",
+        f"{delivered} delivered, {dead} dead-lettered (the DLQ keeps each body with its cause in "
+        "courier.* message attributes)",
+        f"mail: {result.mail_files} .eml file(s) and a preview: {result.preview}",
+        "every message reached its documented outcome"
+        if result.ok
+        else "SOME MESSAGES DID NOT REACH THEIR DOCUMENTED OUTCOME",
+    ]
+    return "\n".join(lines)
+
+
+class ProgressLine:
+    """One line that says how far the demo is: rewritten in place on a terminal."""
+
+    def __init__(self, stream: TextIO, *, total: int) -> None:
+        self._stream = stream
+        self._total = total
+        self._tty = stream.isatty()
+        self._last = ""
+
+    def show(self, seconds: float, outcomes: list[MessageOutcome], batches: int) -> None:
+        delivered = sum(o.outcome == "delivered" for o in outcomes)
+        dead = sum(o.outcome == "dead-lettered" for o in outcomes)
+        pending = self._total - delivered - dead
+        text = (
+            f"{delivered + dead}/{self._total} messages settled: {delivered} delivered, "
+            f"{dead} dead-lettered, {pending} in flight ({batches} batches so far)"
+        )
+        if self._tty:
+            self._stream.write(f"\r[{seconds:5.1f}s] {text}\x1b[K")
+            self._stream.flush()
+        elif text != self._last:
+            self._stream.write(f"[{seconds:5.1f}s] {text}\n")
+            self._stream.flush()
+        self._last = text
+
+    def done(self) -> None:
+        if self._tty:
+            self._stream.write("\n")
+            self._stream.flush()
