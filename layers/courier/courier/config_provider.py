@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -54,9 +54,12 @@ __all__ = [
     "ENV_DEFAULT_PROJECT",
     "ENV_MAX_AGE",
     "ENV_SSM_PREFIX",
+    "SSM_CLIENT_CONFIG",
     "ConfigProvider",
     "SsmConfigProvider",
+    "describe_boto_error",
     "get_project_config",
+    "read_parameters",
 ]
 
 ENV_SSM_PREFIX = "COURIER_SSM_PREFIX"
@@ -69,7 +72,7 @@ DEFAULT_MAX_AGE = 60.0
 _MAX_ENTRIES = 1024
 
 # A hung SSM call must fail well inside the Lambda's timeout; botocore's defaults are 60 s.
-_CLIENT_CONFIG = Config(
+SSM_CLIENT_CONFIG = Config(
     connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
 )
 
@@ -234,21 +237,14 @@ class SsmConfigProvider(ConfigProvider):
             default_from_address, ENV_DEFAULT_FROM_ADDRESS, DEFAULT_FROM_ADDRESS
         )
         self._client: SSMClient = boto3_client or (boto3_session or boto3.session.Session()).client(
-            "ssm", config=_CLIENT_CONFIG
+            "ssm", config=SSM_CLIENT_CONFIG
         )
 
     def _get(self, project_id: str) -> ProjectConfig:
         names = parameter_names(project_id, prefix=self.prefix)
         default = self.default_connection_uri_parameter
         wanted = list(dict.fromkeys(filter(None, (*names, default))))
-        try:
-            # One call for all: WithDecryption leaves the String parameter as it is.
-            response = self._client.get_parameters(Names=wanted, WithDecryption=True)
-        except (BotoCoreError, ClientError) as exc:
-            raise ConfigUnavailableError(
-                f"could not read {', '.join(wanted)} from SSM: {_describe(exc)}"
-            ) from exc
-        values = {parameter["Name"]: parameter["Value"] for parameter in response["Parameters"]}
+        values = {name: value for name, (value, _) in read_parameters(self._client, wanted).items()}
         logger.debug(
             "read the configuration of project %s: %s",
             project_id,
@@ -319,7 +315,30 @@ def _resolve_max_age(max_age: float | None) -> float:
     return max_age
 
 
-def _describe(exc: BotoCoreError | ClientError) -> str:
+def read_parameters(
+    client: SSMClient, names: Sequence[str], *, decrypt: bool = True
+) -> dict[str, tuple[str, int]]:
+    """``name → (value, version)`` of those of ``names`` that exist, in one GetParameters call.
+
+    ``decrypt`` leaves String parameters as they are, so one call reads a project's SecureString
+    and its JSON together. A missing parameter is simply absent from the result.
+
+    Raises
+    ------
+    ConfigUnavailableError
+        SSM could not be read; the message names the parameters, never a value.
+    """
+    try:
+        response = client.get_parameters(Names=list(names), WithDecryption=decrypt)
+    except (BotoCoreError, ClientError) as exc:
+        raise ConfigUnavailableError(
+            f"could not read {', '.join(names)} from SSM: {describe_boto_error(exc)}"
+        ) from exc
+    return {p["Name"]: (p["Value"], p["Version"]) for p in response["Parameters"]}
+
+
+def describe_boto_error(exc: BotoCoreError | ClientError) -> str:
+    """``Code: Message`` of an AWS error, or the exception's type and text."""
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")

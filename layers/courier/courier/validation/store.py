@@ -23,11 +23,11 @@ from enum import Enum
 from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from courier.config import DEFAULT_PREFIX, ParameterNames, parameter_names
-from courier.errors import ConfigUnavailableError, CourierError
+from courier.config_provider import SSM_CLIENT_CONFIG, describe_boto_error, read_parameters
+from courier.errors import CourierError
 from courier.validation.types import Versions
 
 if TYPE_CHECKING:
@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ["KEEP", "ConfigStore", "ConfigWriteError", "Keep", "SsmConfigStore", "StoredConfig"]
 
-_CLIENT_CONFIG = Config(
-    connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
-)
 logger = logging.getLogger(__name__)
 
 
@@ -103,7 +100,7 @@ class SsmConfigStore:
     ) -> None:
         self.prefix = prefix
         self.default_connection_uri_parameter = default_connection_uri_parameter
-        self._client: SSMClient = boto3_client or boto3.client("ssm", config=_CLIENT_CONFIG)
+        self._client: SSMClient = boto3_client or boto3.client("ssm", config=SSM_CLIENT_CONFIG)
 
     def read(self, project_id: str) -> StoredConfig:
         """Read ``project_id``'s parameters, decrypted, with their versions.
@@ -116,7 +113,7 @@ class SsmConfigStore:
         names = parameter_names(project_id, prefix=self.prefix)
         default = self.default_connection_uri_parameter
         wanted = list(dict.fromkeys(filter(None, (*names, default))))
-        found = self._get(wanted, decrypt=True)
+        found = read_parameters(self._client, wanted)
 
         def value(name: str | None) -> str | None:
             return found[name][0] if name is not None and name in found else None
@@ -132,7 +129,7 @@ class SsmConfigStore:
     def versions(self, project_id: str) -> Versions:
         """The current versions of ``project_id``'s parameters (nothing decrypted)."""
         names = parameter_names(project_id, prefix=self.prefix)
-        return _versions(self._get(list(names), decrypt=False), names)
+        return _versions(read_parameters(self._client, names, decrypt=False), names)
 
     def write(
         self,
@@ -186,15 +183,6 @@ class SsmConfigStore:
             raise _write_error(name, exc, written, secret=value) from exc
         written.append(f"wrote {name} ({kind})")
 
-    def _get(self, names: list[str], *, decrypt: bool) -> dict[str, tuple[str, int]]:
-        try:
-            response = self._client.get_parameters(Names=names, WithDecryption=decrypt)
-        except (BotoCoreError, ClientError) as exc:
-            raise ConfigUnavailableError(
-                f"could not read {', '.join(names)} from SSM: {_describe(exc)}"
-            ) from exc
-        return {p["Name"]: (p["Value"], p["Version"]) for p in response["Parameters"]}
-
 
 def _versions(found: dict[str, tuple[str, int]], names: ParameterNames) -> Versions:
     return Versions(
@@ -206,15 +194,8 @@ def _versions(found: dict[str, tuple[str, int]], names: ParameterNames) -> Versi
 def _write_error(
     name: str, exc: BotoCoreError | ClientError, written: list[str], *, secret: str | None
 ) -> ConfigWriteError:
-    reason = _describe(exc)
+    reason = describe_boto_error(exc)
     if secret:
         reason = reason.replace(secret, "***")
     before = "; ".join(written) if written else "nothing"
     return ConfigWriteError(f"could not write {name}: {reason} (written before: {before})")
-
-
-def _describe(exc: BotoCoreError | ClientError) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
-    return f"{type(exc).__name__}: {exc}"
