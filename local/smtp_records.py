@@ -51,6 +51,9 @@ class RecordedSession:
     ehlo_names: list[str] = field(default_factory=list)
     """The name the client gave in each EHLO."""
 
+    pipelined: list[bool] = field(default_factory=list)
+    """For each MAIL: whether the client had sent the next command before the reply."""
+
     @property
     def verbs(self) -> list[str]:
         return [verb for verb, _ in self.commands]

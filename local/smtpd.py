@@ -71,6 +71,9 @@ class _RecordingSMTP(SMTP):
 
     async def smtp_MAIL(self, arg: str) -> None:
         self._record("MAIL")
+        # Test instrumentation: what the client sent without waiting for this reply.
+        waiting = bytes(self._reader._buffer)  # type: ignore[attr-defined]
+        self._session_record.pipelined.append(waiting.upper().startswith(b"RCPT"))
         await super().smtp_MAIL(arg)
 
     async def smtp_RCPT(self, arg: str) -> None:
@@ -94,6 +97,20 @@ class _Handler:
     def __init__(self, recorder: SmtpServer) -> None:
         self._recorder = recorder
         self._refused_once: set[str] = set()
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        if self._recorder.pipelining:
+            # aiosmtpd reads pipelined commands but does not say so (RFC 2920).
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -157,6 +174,8 @@ class SmtpServer:
         Replies to give instead of accepting.
     smtputf8:
         Offer SMTPUTF8 (non-ASCII mailboxes).
+    pipelining:
+        Offer PIPELINING (as the common providers do).
     on_message:
         Called with each accepted message (in the server's thread), after it is recorded.
     """
@@ -170,6 +189,7 @@ class SmtpServer:
         password: str = "secret",  # noqa: S107 (a test account)
         faults: Faults | None = None,
         smtputf8: bool = True,
+        pipelining: bool = True,
         port: int | None = None,
         on_message: Callable[[ReceivedMessage], None] | None = None,
     ) -> None:
@@ -177,6 +197,7 @@ class SmtpServer:
         self.username = username
         self.password = password
         self.faults = faults or Faults()
+        self.pipelining = pipelining
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.sessions: list[RecordedSession] = []

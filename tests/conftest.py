@@ -64,6 +64,7 @@ def start_smtpd(
         faults: Faults | None = None,
         password: str = "secret",
         smtputf8: bool = True,
+        pipelining: bool = True,
     ) -> SmtpServer:
         issued = {
             "trusted": lambda: ca.issue_cert(*CERTIFICATE_NAMES),
@@ -76,6 +77,7 @@ def start_smtpd(
             faults=faults,
             password=password,
             smtputf8=smtputf8,
+            pipelining=pipelining,
         ).start()
         servers.append(server)
         return server

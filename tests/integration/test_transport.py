@@ -314,6 +314,7 @@ FAULTS = {
 }
 
 
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
 @pytest.mark.parametrize(
     ("faults", "error_class", "code", "status", "transient"), FAULTS.values(), ids=FAULTS
 )
@@ -325,9 +326,10 @@ def test_refusals_carry_step_code_status_and_transience(
     code: int,
     status: str,
     transient: bool,
+    pipelining: bool,
 ) -> None:
-    # GIVEN a server that refuses at one step
-    server = start_smtpd(listener="starttls", faults=faults)
+    # GIVEN a server that refuses at one step (with and without PIPELINING)
+    server = start_smtpd(listener="starttls", faults=faults, pipelining=pipelining)
 
     # WHEN a mail is sent
     error = fail(f"smtp://user:secret@127.0.0.1:{server.port}/")
@@ -339,9 +341,16 @@ def test_refusals_carry_step_code_status_and_transience(
     assert server.messages == []
 
 
-def test_after_a_refusal_the_session_carries_the_next_message(start_smtpd: StartServer) -> None:
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
+def test_after_a_refusal_the_session_carries_the_next_message(
+    start_smtpd: StartServer, pipelining: bool
+) -> None:
     # GIVEN an open session to a server that refuses the first recipient only
-    server = start_smtpd(listener="starttls", faults=Faults(rcpt_reply="550 5.1.1 No such user"))
+    server = start_smtpd(
+        listener="starttls",
+        faults=Faults(rcpt_reply="550 5.1.1 No such user"),
+        pipelining=pipelining,
+    )
     with transport_for(f"smtp://user:secret@127.0.0.1:{server.port}/") as transport:
         with pytest.raises(SmtpRecipientRefusedError):
             transport.send(make_message(), sender=SENDER, recipient="nobody@example.org")
@@ -612,3 +621,40 @@ def test_close_after_the_server_went_away_does_not_raise(start_smtpd: StartServe
     transport.close()
 
     assert not transport.is_open
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["offered", "not-offered"])
+def test_mail_rcpt_and_data_are_pipelined_when_the_server_offers_it(
+    start_smtpd: StartServer, pipelining: bool
+) -> None:
+    # GIVEN a server that does (or does not) offer PIPELINING
+    server = start_smtpd(listener="starttls", pipelining=pipelining)
+
+    # WHEN three mails go over one session
+    with transport_for(f"smtp://user:secret@127.0.0.1:{server.port}/") as transport:
+        for number in range(3):
+            transport.send(make_message(f"mail {number}"), sender=SENDER, recipient=RECIPIENT)
+
+    # THEN RCPT and DATA followed MAIL without waiting for its reply exactly when offered
+    [session] = server.client_sessions
+    assert session.pipelined == [pipelining] * 3
+    assert [m.message["Subject"] for m in server.messages] == ["mail 0", "mail 1", "mail 2"]
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
+def test_lines_starting_with_a_dot_arrive_intact(
+    start_smtpd: StartServer, pipelining: bool
+) -> None:
+    # GIVEN a body with lines that would end or change the DATA section if sent as they are
+    message = make_message()
+    body = ".hidden line\n.\n..two dots\nlast line without newline"
+    message.set_content(body)
+    server = start_smtpd(listener="starttls", pipelining=pipelining)
+
+    # WHEN it is sent
+    with transport_for(f"smtp://user:secret@127.0.0.1:{server.port}/") as transport:
+        transport.send(message, sender=SENDER, recipient=RECIPIENT)
+
+    # THEN the server got the same lines
+    [received] = server.messages
+    assert received.message.get_content().splitlines() == body.splitlines()
