@@ -33,8 +33,11 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 # `sam build` needs python3.13 on PATH; with pyenv, PYENV_VERSION lists it beside 3.11.
+# The layer must ship python3.13 bytecode (layers/courier/Makefile): Lambda cannot write it.
 build: $(STAMP)
 	PYENV_VERSION=$${PYENV_VERSION:-3.11.7:3.13.0} $(BIN)/sam build
+	@test -f .aws-sam/build/CourierLayer/python/courier/__pycache__/sender.cpython-313.pyc \
+		|| { echo "sam build: the courier layer has no python3.13 bytecode" >&2; exit 1; }
 
 # The whole bundle on this machine, without Docker or AWS (DESIGN §7): messages through the
 # queue, the event source mapping and the real sender to local SMTP servers in the six TLS
