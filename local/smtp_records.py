@@ -37,6 +37,8 @@ class Faults:
     """Replies for some recipients the first time only; later RCPTs are accepted (greylisting)."""
     data_reply: str | None = None
     drop_in_data: bool = False
+    hang_up_after_message: bool = False
+    """Accept each message, then close the connection (as servers do with idle sessions)."""
     """Close the connection when the message arrives, without replying."""
 
 

@@ -155,6 +155,9 @@ class _Handler:
                 mail_options=tuple(envelope.mail_options),
             )
         )
+        if faults.hang_up_after_message:
+            # Runs once this reply is written, before the next command is read.
+            asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 2.0.0 OK: queued"
 
 
