@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from botocore.stub import Stubber
 
 from courier.config_provider import SsmConfigProvider
 from courier.observability import metrics
@@ -62,7 +63,7 @@ class Courier:
             lambda params, **_: self.visibility_changes.extend(params["Entries"]),
         )
 
-    def sender(self, **settings: Any) -> Sender:
+    def sender(self, *, ssm: Any = None, table: str | None = None, **settings: Any) -> Sender:
         return Sender(
             settings=SenderSettings(
                 dead_letter_queue_url=self.stack.dead_letter_queue_url,
@@ -75,10 +76,12 @@ class Courier:
                 prefix="/courier",
                 default_connection_uri_parameter=DEFAULT_URI_PARAMETER,
                 default_from_address="no-reply@courier.example",
-                boto3_client=self.ssm,
+                boto3_client=ssm or self.ssm,
             ),
             sqs_client=self.sqs,
-            persistence_store=DynamoDBPersistenceLayer(table_name=self.stack.idempotency_table),
+            persistence_store=DynamoDBPersistenceLayer(
+                table_name=table or self.stack.idempotency_table
+            ),
         )
 
     def server(self, project: str = "default", **options: Any) -> SmtpServer:
@@ -503,3 +506,25 @@ def test_outcomes_are_logged_by_message_id_and_counted_by_error_code(
     assert counted["DeadLettered"] in ([1.0], 1.0)
     failures = [line for line in emf if "Failures" in line]
     assert [line["error_code"] for line in failures] == ["message_not_json"]
+
+
+def test_ssm_and_dynamodb_failures_are_retried_and_nothing_is_sent(courier: Courier) -> None:
+    # GIVEN a deliverable message, an SSM that throttles and a missing idempotency table
+    server = courier.server()
+    courier.push(recovery())
+    event = courier.receive()
+    throttled = boto3.client("ssm")
+    stubber = Stubber(throttled)
+    stubber.add_client_error("get_parameters", "ThrottlingException", "Rate exceeded")
+    stubber.activate()
+
+    # WHEN the sender handles it with each fault
+    without_ssm = courier.run(event, sender=courier.sender(ssm=throttled))
+    without_table = courier.run(event, sender=courier.sender(table="NoSuchTable"))
+
+    # THEN both times it goes back to SQS with a backoff; nothing was sent or dead-lettered
+    message_id = event["Records"][0]["messageId"]
+    assert failed_ids(without_ssm) == failed_ids(without_table) == [message_id]
+    assert [change["VisibilityTimeout"] for change in courier.visibility_changes] == [30, 30]
+    assert server.messages == []
+    assert courier.dead_letters() == []
