@@ -1,8 +1,18 @@
 """courier: a project's transactional email, delivered through the project's own SMTP server.
 
-The library behind the bundle's Lambda functions. Each module owns one idea: :mod:`.uri` (the
-connection URI and its security mode), :mod:`.transport` (an SMTP session in that mode) and
-:mod:`.errors` (what can go wrong, by field and by SMTP step).
+The library behind the bundle's Lambda functions. Each module owns one idea:
+
+- :mod:`.uri`: the connection URI and the security mode it names;
+- :mod:`.transport` and :mod:`.network`: an SMTP session in that mode, and the SSRF guard;
+- :mod:`.message` and :mod:`.templates`: the SQS message in, the rendered MIME mail out;
+- :mod:`.config` and :mod:`.config_provider`: a project's settings, read from SSM and cached;
+- :mod:`.delivery`, :mod:`.outcomes` and :mod:`.sender`: a batch's sessions, where each message
+  ends, and the SQS handler's work; :mod:`.observability`: logs and metrics;
+- :mod:`.validation`: the config validator;
+- :mod:`.errors`: what can go wrong, by field and by SMTP step.
+
+Only the small core is imported here; the rest is imported where it is used, which keeps a
+function's cold start to what it needs.
 """
 
 from courier.errors import ConfigError, CourierError, MessageError, SmtpError, Step
