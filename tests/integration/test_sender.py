@@ -67,10 +67,12 @@ class Courier:
         return Sender(
             settings=SenderSettings(
                 dead_letter_queue_url=self.stack.dead_letter_queue_url,
-                allow_private_hosts=True,
-                smtp_timeout=5,
-                max_receive_count=self.stack.max_receive_count,
-                **settings,
+                **{
+                    "allow_private_hosts": True,
+                    "smtp_timeout": 5,
+                    "max_receive_count": self.stack.max_receive_count,
+                    **settings,
+                },
             ),
             config_provider=SsmConfigProvider(
                 prefix="/courier",
@@ -315,13 +317,14 @@ def test_a_bad_uri_is_retried_as_a_config_error(courier: Courier) -> None:
 
 
 def test_near_the_timeout_the_rest_is_handed_back_untouched(courier: Courier) -> None:
-    # GIVEN two messages and a function with less time left than two SMTP timeouts
+    # GIVEN two messages and a function with 3 s left: less than two (shrunk, 1 s) socket
+    # timeouts plus the 2 s it keeps to record outcomes
     server = courier.server()
     courier.push(recovery(), recovery("bob@example.org"))
     event = courier.receive()
 
     # WHEN the sender handles the batch
-    response = courier.run(event, timeout=5)
+    response = courier.run(event, timeout=3)
 
     # THEN both go back for an immediate retry and nothing was sent
     assert sorted(failed_ids(response)) == sorted(r["messageId"] for r in event["Records"])
@@ -528,3 +531,16 @@ def test_ssm_and_dynamodb_failures_are_retried_and_nothing_is_sent(courier: Cour
     assert [change["VisibilityTimeout"] for change in courier.visibility_changes] == [30, 30]
     assert server.messages == []
     assert courier.dead_letters() == []
+
+
+def test_the_largest_smtp_timeout_still_leaves_time_to_send(courier: Courier) -> None:
+    # GIVEN SmtpTimeoutSeconds at its maximum (60), as long as the function's own timeout
+    server = courier.server()
+    courier.push(recovery())
+
+    # WHEN a batch starts with the function's full 60 s ahead
+    response = courier.run(courier.receive(), sender=courier.sender(smtp_timeout=60), timeout=60)
+
+    # THEN the socket timeout shrinks to fit and the message is sent, not handed back forever
+    assert response == {"batchItemFailures": []}
+    assert len(server.messages) == 1

@@ -188,8 +188,9 @@ class _Batch:
         self._deliver_once = deliver_once
         self._context = context
         self._visibility: list[tuple[str, str, int]] = []
+        self._socket_timeout = self._fit_socket_timeout()
         self.connections = Connections(
-            timeout=self._socket_timeout(),
+            timeout=self._socket_timeout,
             allow_private_hosts=self._settings.allow_private_hosts,
         )
 
@@ -304,9 +305,12 @@ class _Batch:
     def _remaining_seconds(self) -> float:
         return float(self._context.get_remaining_time_in_millis()) / 1000
 
-    def _socket_timeout(self) -> float:
-        # Leave room to record the outcome after a socket gives up.
-        return max(1.0, min(self._settings.smtp_timeout, (self._remaining_seconds() - 2) / 2))
+    def _fit_socket_timeout(self) -> float:
+        """The batch's socket timeout: ``SmtpTimeoutSeconds``, shrunk so that a message can
+        start with the time this invocation has (see :meth:`_out_of_time`)."""
+        return max(1.0, min(self._settings.smtp_timeout, (self._remaining_seconds() - 2) / 3))
 
     def _out_of_time(self) -> bool:
-        return self._remaining_seconds() < 2 * self._settings.smtp_timeout + 2
+        # A message may wait on a couple of socket timeouts (e.g. a reopen, then DATA), and its
+        # outcome must still be recorded before the function is stopped.
+        return self._remaining_seconds() < 2 * self._socket_timeout + 2
