@@ -293,6 +293,21 @@ def test_alarm_fires_on_the_first_dead_lettered_message(resources: dict[str, Any
     assert properties["Threshold"] == 1
 
 
+def test_alarm_notifies_the_topic_given_and_none_otherwise(resources: dict[str, Any]) -> None:
+    # WHEN the alarm's actions are read
+    properties = resources["DeadLetterQueueAlarm"]["Properties"]
+
+    # THEN both go to DeadLetterAlarmTopicArn when it is set, and are left out when it is empty
+    expected = {
+        "Fn::If": [
+            "HasDeadLetterAlarmTopic",
+            [{"Ref": "DeadLetterAlarmTopicArn"}],
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert properties["AlarmActions"] == properties["OKActions"] == expected
+
+
 # --- the config validator ------------------------------------------------------------------
 
 VALIDATOR_ROUTES = ("validate", "apply")
