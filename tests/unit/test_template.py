@@ -367,6 +367,19 @@ def test_config_api_has_only_the_two_routes(resources: dict[str, Any]) -> None:
     }
 
 
+def test_queues_are_outputs() -> None:
+    # GIVEN the template as written
+    outputs = _load_template()["Outputs"]
+
+    # THEN producers find the queue, and operators the DLQ to read and to move messages back
+    assert {name: outputs[name]["Value"] for name in outputs if "Queue" in name} == {
+        "QueueUrl": {"Ref": "CourierQueue"},
+        "QueueArn": {"Fn::GetAtt": ["CourierQueue", "Arn"]},
+        "DeadLetterQueueUrl": {"Ref": "CourierDeadLetterQueue"},
+        "DeadLetterQueueArn": {"Fn::GetAtt": ["CourierDeadLetterQueue", "Arn"]},
+    }
+
+
 def test_config_api_url_is_an_output() -> None:
     # GIVEN the template as written
     outputs = _load_template()["Outputs"]
