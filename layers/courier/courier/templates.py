@@ -33,9 +33,9 @@ from typing import Any, Literal
 
 from jinja2 import FileSystemLoader, StrictUndefined, Template
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from courier.errors import ConfigError, MessageError
+from courier.sandbox import TemplateSandbox
 
 __all__ = [
     "TEMPLATE_DIR",
@@ -100,45 +100,8 @@ class RenderedMail:
     html: str
 
 
-_MAX_REPEATED_LENGTH = 100_000
-_MAX_EXPONENT = 64
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The sandbox, refusing every dotted name that starts with ``_``, present or not.
-
-    Jinja's sandbox refuses only private attributes that exist; refusing the rest too reports a
-    probe such as ``range.__self__`` as unsafe rather than as missing template data. A data key
-    that starts with ``_`` is still reachable as ``value['_key']``.
-    """
-
-    # One project's template must not exhaust the memory its batch shares with others:
-    # ``'x' * 10**10`` or ``[0] * 10**9`` is refused before it is built.
-    intercepted_binops = frozenset({"*", "**"})
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if attribute.startswith("_"):
-            return self.unsafe_undefined(obj, attribute)
-        return super().getattr(obj, attribute)
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int) and right > _MAX_EXPONENT:
-            raise SecurityError(f"exponent {right} is larger than {_MAX_EXPONENT}")
-        if operator == "*":
-            for sequence, count in ((left, right), (right, left)):
-                if (
-                    isinstance(sequence, str | list | tuple)
-                    and isinstance(count, int)
-                    and len(sequence) * count > _MAX_REPEATED_LENGTH
-                ):
-                    raise SecurityError(
-                        f"repeating a sequence to more than {_MAX_REPEATED_LENGTH} items"
-                    )
-        return super().call_binop(context, operator, left, right)
-
-
-def _environment(*, autoescape: bool) -> _Sandbox:
-    return _Sandbox(
+def _environment(*, autoescape: bool) -> TemplateSandbox:
+    return TemplateSandbox(
         loader=FileSystemLoader(TEMPLATE_DIR / "builtin"),
         undefined=StrictUndefined,
         autoescape=autoescape,
