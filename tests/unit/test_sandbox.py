@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from jinja2 import StrictUndefined
 
-from courier.sandbox import MAX_LENGTH, TemplateSandbox
+from courier.sandbox import MAX_LENGTH, MAX_RENDERED, TemplateSandbox, render_bounded
 
 SANDBOX = TemplateSandbox(undefined=StrictUndefined, autoescape=False)
 
@@ -76,3 +76,16 @@ def test_the_bound_is_large_enough_for_any_mail() -> None:
 def test_lipsum_is_not_available() -> None:
     with pytest.raises(Exception, match="lipsum"):
         render("{{ lipsum(1000000) }}")
+
+
+def test_output_that_loops_build_past_the_bound_is_refused_while_rendering() -> None:
+    # GIVEN nested loops, each value small, the output 10^10 characters
+    template = SANDBOX.from_string(
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+    )
+
+    # WHEN it is rendered THEN it stops once the output passes the bound
+    with pytest.raises(Exception, match="longer than") as caught:
+        render_bounded(template, {})
+    assert type(caught.value).__name__ == "SecurityError"
+    assert len(render_bounded(SANDBOX.from_string("{{ 'x' * 99999 }}"), {})) < MAX_RENDERED

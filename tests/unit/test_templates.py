@@ -194,6 +194,8 @@ def test_built_in_html_escapes_data() -> None:
         "{{ [0] * 1000000 }}",
         "{{ 1000000 * 'ab' }}",
         "{{ 2 ** 100000 }}",
+        "{{ 'x'|center(1000000000) }}",
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
     ],
 )
 def test_a_template_reaching_for_python_internals_is_refused(payload: str) -> None:

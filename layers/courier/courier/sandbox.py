@@ -15,14 +15,17 @@ import re
 from collections.abc import Callable, Mapping, Sized
 from typing import Any
 
+from jinja2 import Template
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-__all__ = ["MAX_LENGTH", "TemplateSandbox"]
+__all__ = ["MAX_LENGTH", "MAX_RENDERED", "TemplateSandbox", "render_bounded"]
 
 MAX_LENGTH = 100_000
 """Characters (or items) one value of a template may grow to."""
 MAX_EXPONENT = 64
+MAX_RENDERED = 1_000_000
+"""Characters one rendered part may have: loops can build output no single value shows."""
 
 _PADDING = frozenset({"center", "ljust", "rjust", "zfill", "indent", "expandtabs", "wordwrap"})
 _FORMATTING = frozenset({"format", "format_map"})
@@ -81,6 +84,19 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
         if isinstance(owner, str):
             _check_growth(name, owner, args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
+
+
+def render_bounded(template: Template, context: Mapping[str, Any]) -> str:
+    """Render ``template``, refusing (``SecurityError``) once the output passes
+    :data:`MAX_RENDERED` characters, e.g. from nested loops."""
+    parts: list[str] = []
+    length = 0
+    for chunk in template.generate(context):
+        length += len(chunk)
+        if length > MAX_RENDERED:
+            raise SecurityError(f"the output is longer than {MAX_RENDERED} characters")
+        parts.append(chunk)
+    return "".join(parts)
 
 
 def _bounded_filter(name: str, filter_: Callable[..., Any]) -> Callable[..., Any]:

@@ -35,7 +35,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, Template
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 
 from courier.errors import ConfigError, MessageError
-from courier.sandbox import TemplateSandbox
+from courier.sandbox import TemplateSandbox, render_bounded
 
 __all__ = [
     "TEMPLATE_DIR",
@@ -268,7 +268,7 @@ def _render_part(
 ) -> str:
     where = f"the {template_type} {part} template"
     try:
-        return template.render(context)
+        return render_bounded(template, context)
     except SecurityError as exc:
         raise MessageError(
             "template", "template_unsafe", f"{where} was refused by the sandbox: {exc}"
