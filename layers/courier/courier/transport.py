@@ -266,8 +266,7 @@ class Transport:
     def _ehlo(self, connection: smtplib.SMTP) -> None:
         with self._translate(Step.EHLO, connection):
             code, reply = connection.ehlo()
-        if code != 250:
-            raise step_error(Step.EHLO, code, reply, endpoint=self._endpoint)
+        self._expect(Step.EHLO, {250}, code, reply)
         self._heard(Step.EHLO, code, reply)
 
     def _starttls(self, connection: smtplib.SMTP) -> None:
@@ -334,31 +333,30 @@ class Transport:
         for step in (Step.MAIL, Step.RCPT, Step.DATA):
             with self._translate(step, connection):
                 replies[step] = connection.getreply()
-        refused = [
-            step
-            for step, accepted in ((Step.MAIL, {250}), (Step.RCPT, {250, 251}))
-            if replies[step][0] not in accepted
-        ]
-        data_code, data_reply = replies[Step.DATA]
-        if refused:
-            if data_code == 354:
+        try:
+            self._expect(Step.MAIL, {250}, *replies[Step.MAIL])
+            self._expect(Step.RCPT, {250, 251}, *replies[Step.RCPT])
+        except SmtpError:
+            if replies[Step.DATA][0] == 354:
                 # A server that starts DATA anyway gets an empty message without a recipient.
                 with self._translate(Step.DATA, connection):
                     connection.send(b".\r\n")
                     connection.getreply()
-            raise step_error(refused[0], *replies[refused[0]], endpoint=self._endpoint)
-        if data_code != 354:
-            raise step_error(Step.DATA, data_code, data_reply, endpoint=self._endpoint)
+            raise
+        self._expect(Step.DATA, {354}, *replies[Step.DATA])
         with self._translate(Step.DATA, connection):
             connection.send(_data_section(payload))
             code, reply = connection.getreply()
-        if code != 250:
-            raise step_error(Step.DATA, code, reply, endpoint=self._endpoint)
+        self._expect(Step.DATA, {250}, code, reply)
 
     def _command(self, step: Step, accepted: set[int], command: Any, *args: Any) -> None:
         assert self.connection is not None
         with self._translate(step, self.connection):
             code, reply = command(*args)
+        self._expect(step, accepted, code, reply)
+
+    def _expect(self, step: Step, accepted: set[int], code: int, reply: bytes) -> None:
+        """Raise the error of ``step`` unless the server's reply ``code`` is ``accepted``."""
         if code not in accepted:
             raise step_error(step, code, reply, endpoint=self._endpoint)
 
