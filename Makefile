@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv test lint typecheck validate unit build clean demo up bench
+.PHONY: venv test lint typecheck validate unit soak build clean demo up bench
 
 venv: $(STAMP)
 
@@ -31,6 +31,11 @@ validate: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+# The chaos soak at length (make test runs 300 messages): prints the counts it asserts on.
+SOAK_MESSAGES ?= 5000
+soak: $(STAMP)
+	SOAK_MESSAGES=$(SOAK_MESSAGES) $(BIN)/pytest tests/faults/test_soak.py -q --timeout=1800
 
 # `sam build` needs python3.13 on PATH; with pyenv, PYENV_VERSION lists it beside 3.11.
 # The layer must ship python3.13 bytecode (layers/courier/Makefile): Lambda cannot write it.

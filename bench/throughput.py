@@ -26,6 +26,7 @@ from typing import Literal, TypeVar
 from bench.report import Figure, Target, median
 from bench.workload import message_bodies
 from courier.config import ProjectConfig, parse_project_config
+from courier.deadline import Deadline
 from courier.delivery import Connections, compose
 from courier.message import CourierMessage, parse_message
 from courier.transport import Transport
@@ -100,7 +101,8 @@ def send_reusing(messages: Sequence[CourierMessage], config: ProjectConfig) -> R
     try:
         for message in messages:
             mail = _timed(steps.compose, partial(compose, message, config))
-            _timed(steps.send, partial(connections.send, mail, config))
+            deadline = Deadline.after(TIMEOUT * 3)
+            _timed(steps.send, partial(connections.send, mail, config, deadline=deadline))
     finally:
         _timed(steps.close, connections.close_all)
     return Run("reuse", len(messages), _clock() - start, steps)

@@ -16,17 +16,18 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from courier.config_provider import SsmConfigProvider
+from courier.maybe_delivered import DynamoDBMaybeDelivered
 from courier.observability import logger, metrics, tracer
 from courier.sender import Sender, SenderSettings
 
 session = boto3.session.Session()
+table = os.environ["COURIER_IDEMPOTENCY_TABLE"]
 sender = Sender(
     settings=SenderSettings.from_environment(),
     config_provider=SsmConfigProvider(boto3_session=session),
     sqs_client=session.client("sqs"),
-    persistence_store=DynamoDBPersistenceLayer(
-        table_name=os.environ["COURIER_IDEMPOTENCY_TABLE"], boto3_session=session
-    ),
+    persistence_store=DynamoDBPersistenceLayer(table_name=table, boto3_session=session),
+    maybe_delivered=DynamoDBMaybeDelivered(table_name=table, client=session.client("dynamodb")),
 )
 
 

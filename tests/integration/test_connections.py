@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from courier.config import ProjectConfig
+from courier.deadline import Deadline
 from courier.delivery import Connections, compose
 from courier.errors import SmtpDisconnectedError
 from courier.message import CourierMessage
@@ -40,7 +41,7 @@ def test_a_session_the_server_closed_between_messages_is_reopened_once(
 
     # WHEN three messages go through the batch's connections
     for number in range(3):
-        connections.send(compose(message(number), config), config)
+        connections.send(compose(message(number), config), config, deadline=Deadline.after(10))
     connections.close_all()
 
     # THEN all arrived, each over a session opened again after the server closed the last one
@@ -56,10 +57,11 @@ def test_a_connection_lost_during_data_is_not_resent(start_smtpd: StartServer) -
 
     # WHEN a message is sent
     with pytest.raises(SmtpDisconnectedError) as caught:
-        connections.send(compose(message(1), config), config)
+        connections.send(compose(message(1), config), config, deadline=Deadline.after(10))
     connections.close_all()
 
     # THEN the failure is reported (the sender retries later), not resent in this session:
     # the server may have taken the message, and a retry must go through idempotency
     assert caught.value.step == "DATA"
+    assert caught.value.maybe_accepted
     assert len(server.client_sessions) == 1

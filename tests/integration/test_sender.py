@@ -19,12 +19,13 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from botocore.stub import Stubber
 
 from courier.config_provider import SsmConfigProvider
+from courier.maybe_delivered import DynamoDBMaybeDelivered
 from courier.observability import metrics
 from courier.sender import Sender, SenderSettings
 from local.lambda_context import LocalLambdaContext
 from local.smtpd import Faults, SmtpServer
 from local.sqs import receive_event
-from local.stack import StackResources
+from local.stack import StackResources, load_template
 from tests.conftest import StartServer
 
 if TYPE_CHECKING:
@@ -83,6 +84,9 @@ class Courier:
             sqs_client=self.sqs,
             persistence_store=DynamoDBPersistenceLayer(
                 table_name=table or self.stack.idempotency_table
+            ),
+            maybe_delivered=DynamoDBMaybeDelivered(
+                table_name=table or self.stack.idempotency_table, client=boto3.client("dynamodb")
             ),
         )
 
@@ -229,7 +233,6 @@ def test_a_5xx_to_the_envelope_or_content_is_dead_lettered_with_the_reply(
     cause = attributes(dead)
     assert cause["courier.error_kind"] == "smtp"
     assert cause["courier.smtp_step"] == step.upper()
-    assert cause["courier.smtp_code"] == "550"
     assert cause["courier.smtp_reply"] == reply
     assert PASSWORD not in json.dumps(cause)
 
@@ -290,7 +293,8 @@ def test_a_wrong_password_is_retried_then_dead_lettered_when_attempts_run_out(
     [dead] = courier.dead_letters()
     cause = attributes(dead)
     assert cause["courier.reason"] == "attempts-exhausted"
-    assert (cause["courier.error_code"], cause["courier.smtp_code"]) == ("smtp_auth", "535")
+    assert cause["courier.error_code"] == "smtp_auth"
+    assert cause["courier.smtp_reply"].startswith("535 ")
     assert cause["courier.attempts"] == "3"
     assert cause["courier.project_id"] == "acme"
     assert PASSWORD not in json.dumps(cause)
@@ -316,20 +320,30 @@ def test_a_bad_uri_is_retried_as_a_config_error(courier: Courier) -> None:
     assert "%40" in cause["courier.error_message"]
 
 
-def test_near_the_timeout_the_rest_is_handed_back_untouched(courier: Courier) -> None:
-    # GIVEN two messages and a function with 3 s left: less than two (shrunk, 1 s) socket
-    # timeouts plus the 2 s it keeps to record outcomes
+def test_an_invocation_without_time_for_a_message_hands_it_back_and_says_why(
+    courier: Courier, courier_logs: io.StringIO
+) -> None:
+    # GIVEN two messages and a function with 3 s left: less than SmtpTimeoutSeconds (5 s)
+    # plus the 3 s it keeps to record outcomes
     server = courier.server()
     courier.push(recovery(), recovery("bob@example.org"))
     event = courier.receive()
 
-    # WHEN the sender handles the batch
+    # WHEN the sender handles the batch, and then the message's last attempt
     response = courier.run(event, timeout=3)
+    last = courier.run(_with_receive_count(event, 6), timeout=3)
 
-    # THEN both go back for an immediate retry and nothing was sent
+    # THEN both went back with the first backoff, the log says why, nothing was sent; and at
+    # the last attempt they are dead-lettered with cause out_of_time instead of being left for
+    # SQS to move without one
     assert sorted(failed_ids(response)) == sorted(r["messageId"] for r in event["Records"])
-    assert [change["VisibilityTimeout"] for change in courier.visibility_changes] == [0, 0]
+    assert [change["VisibilityTimeout"] for change in courier.visibility_changes] == [30, 30]
+    assert "needs SmtpTimeoutSeconds (5s) plus 3s" in courier_logs.getvalue()
     assert server.messages == []
+    assert last == {"batchItemFailures": []}
+    dead = courier.dead_letters()
+    assert [attributes(m)["courier.error_code"] for m in dead] == ["out_of_time"] * 2
+    assert {attributes(m)["courier.reason"] for m in dead} == {"attempts-exhausted"}
 
 
 def test_a_failed_dlq_write_keeps_the_message_on_the_queue(courier: Courier) -> None:
@@ -534,13 +548,20 @@ def test_ssm_and_dynamodb_failures_are_retried_and_nothing_is_sent(courier: Cour
 
 
 def test_the_largest_smtp_timeout_still_leaves_time_to_send(courier: Courier) -> None:
-    # GIVEN SmtpTimeoutSeconds at its maximum (60), as long as the function's own timeout
+    # GIVEN SmtpTimeoutSeconds at the template's maximum, and the sender's own timeout
+    template = load_template()
+    largest = template["Parameters"]["SmtpTimeoutSeconds"]["MaxValue"]
+    function_timeout = template["Resources"]["SenderFunction"]["Properties"]["Timeout"]
     server = courier.server()
     courier.push(recovery())
 
-    # WHEN a batch starts with the function's full 60 s ahead
-    response = courier.run(courier.receive(), sender=courier.sender(smtp_timeout=60), timeout=60)
+    # WHEN a batch starts with nearly all of the function's time ahead
+    response = courier.run(
+        courier.receive(),
+        sender=courier.sender(smtp_timeout=largest),
+        timeout=function_timeout - 1,
+    )
 
-    # THEN the socket timeout shrinks to fit and the message is sent, not handed back forever
+    # THEN the message fits and is sent, not handed back forever
     assert response == {"batchItemFailures": []}
     assert len(server.messages) == 1

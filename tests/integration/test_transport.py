@@ -6,6 +6,8 @@ import logging
 import ssl
 from email.message import EmailMessage
 from email.utils import make_msgid
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -24,6 +26,7 @@ from courier.errors import (
     SmtpTlsError,
     Step,
 )
+from courier.smtp_client import BoundedSMTP
 from courier.transport import Transport, build_ssl_context
 from courier.uri import ConnectionUri
 from local.smtpd import Faults, SmtpServer, free_port
@@ -161,7 +164,7 @@ def test_an_untrusted_certificate_fails_verified_modes(
     # THEN it fails at TLS, permanently, saying why and how to fix it, and nothing was sent
     assert isinstance(error, SmtpTlsError)
     assert error.step is Step.TLS
-    assert not error.transient
+    assert (error.code, error.maybe_accepted) == (None, False)
     assert "not trusted" in str(error)
     assert "skip_ssl_verify=true" in str(error)
     assert server.messages == []
@@ -259,7 +262,7 @@ def test_smtp_against_an_implicit_tls_port_times_out_suggesting_smtps(
     # THEN it gives up after the socket timeout (not the Lambda's), suggesting smtps://
     assert isinstance(error, SmtpTimeoutError)
     assert error.step is Step.CONNECT
-    assert error.transient
+    assert error.code is None
     assert "use smtps:// instead of smtp://" in str(error)
     assert_password_hidden(error, caplog)
 
@@ -277,7 +280,7 @@ def test_a_wrong_password_is_a_permanent_auth_error(
 
     # THEN AUTH fails with 535, permanently, and the password is nowhere in the error
     assert isinstance(error, SmtpAuthError)
-    assert (error.step, error.code, error.transient) == (Step.AUTH, 535, False)
+    assert (error.step, error.code) == (Step.AUTH, 535)
     assert server.messages == []
     assert_password_hidden(error, caplog)
 
@@ -288,44 +291,37 @@ FAULTS = {
         SmtpRecipientRefusedError,
         450,
         "4.2.1",
-        True,
     ),
     "550-rcpt": (
         Faults(rcpt_reply="550 5.1.1 No such user"),
         SmtpRecipientRefusedError,
         550,
         "5.1.1",
-        False,
     ),
     "451-mail": (
         Faults(mail_reply="451 4.3.0 Try again later"),
         SmtpSenderRefusedError,
         451,
         "4.3.0",
-        True,
     ),
     "554-data": (
         Faults(data_reply="554 5.6.0 Message rejected"),
         SmtpDataError,
         554,
         "5.6.0",
-        False,
     ),
 }
 
 
 @pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
-@pytest.mark.parametrize(
-    ("faults", "error_class", "code", "status", "transient"), FAULTS.values(), ids=FAULTS
-)
-def test_refusals_carry_step_code_status_and_transience(
+@pytest.mark.parametrize(("faults", "error_class", "code", "status"), FAULTS.values(), ids=FAULTS)
+def test_refusals_carry_step_code_and_status(
     start_smtpd: StartServer,
     caplog: pytest.LogCaptureFixture,
     faults: Faults,
     error_class: type[SmtpError],
     code: int,
     status: str,
-    transient: bool,
     pipelining: bool,
 ) -> None:
     # GIVEN a server that refuses at one step (with and without PIPELINING)
@@ -334,9 +330,9 @@ def test_refusals_carry_step_code_status_and_transience(
     # WHEN a mail is sent
     error = fail(f"smtp://user:secret@127.0.0.1:{server.port}/")
 
-    # THEN the error names the step, the reply and whether a retry can help
+    # THEN the error names the step and the reply, and the server cannot have kept the mail
     assert type(error) is error_class
-    assert (error.code, error.enhanced_status, error.transient) == (code, status, transient)
+    assert (error.code, error.enhanced_status, error.maybe_accepted) == (code, status, False)
     assert f"SMTP {error.step} failed" in str(error)
     assert server.messages == []
 
@@ -365,7 +361,7 @@ def test_after_a_refusal_the_session_carries_the_next_message(
     assert session.verbs.count("RSET") == 1
 
 
-def test_a_connection_dropped_in_data_is_transient_and_closes_the_session(
+def test_a_connection_dropped_in_data_closes_the_session(
     start_smtpd: StartServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     # GIVEN a server that hangs up when the message arrives
@@ -376,22 +372,24 @@ def test_a_connection_dropped_in_data_is_transient_and_closes_the_session(
     with pytest.raises(SmtpDisconnectedError) as caught:
         transport.send(make_message(), sender=SENDER, recipient=RECIPIENT)
 
-    # THEN the failure is a transient DATA failure and the transport knows it is closed
-    assert (caught.value.step, caught.value.transient) == (Step.DATA, True)
+    # THEN it fails at DATA after the whole message was sent (the server may have kept it),
+    # and the transport knows it is closed
+    assert (caught.value.step, caught.value.code) == (Step.DATA, None)
+    assert caught.value.maybe_accepted
     assert not transport.is_open
     transport.close()
 
 
-def test_a_closed_port_is_a_transient_connect_error(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_closed_port_is_a_connect_error(caplog: pytest.LogCaptureFixture) -> None:
     # GIVEN a port nobody listens on
     port = free_port()
 
     # WHEN courier connects
     error = fail(f"smtp://user:{CANARY}@127.0.0.1:{port}/")
 
-    # THEN it is a transient connect error
+    # THEN it is a connect error without a reply
     assert isinstance(error, SmtpConnectError)
-    assert (error.step, error.transient) == (Step.CONNECT, True)
+    assert (error.step, error.code) == (Step.CONNECT, None)
     assert "refused" in str(error).lower()
     assert_password_hidden(error, caplog)
 
@@ -581,7 +579,7 @@ def test_credentials_without_auth_offered_fail_at_auth(
 
     # THEN AUTH fails permanently, saying the server offers none, and nothing was sent
     assert isinstance(error, SmtpAuthError)
-    assert (error.code, error.transient) == (None, False)
+    assert (error.code, error.maybe_accepted) == (None, False)
     assert "offers no AUTH" in str(error)
     assert all("AUTH" not in s.verbs and "MAIL" not in s.verbs for s in server.sessions)
     assert_password_hidden(error, caplog)
@@ -593,7 +591,7 @@ def test_a_refused_ehlo_is_a_permanent_ehlo_error(start_smtpd: StartServer) -> N
     error = fail(f"smtp://user:secret@127.0.0.1:{server.port}/")
 
     assert isinstance(error, SmtpHeloError)
-    assert (error.step, error.code, error.transient) == (Step.EHLO, 554, False)
+    assert (error.step, error.code) == (Step.EHLO, 554)
 
 
 def test_auth_is_never_sent_before_tls_even_if_starttls_were_skipped(
@@ -658,3 +656,135 @@ def test_lines_starting_with_a_dot_arrive_intact(
     # THEN the server got the same lines
     [received] = server.messages
     assert received.message.get_content().splitlines() == body.splitlines()
+
+
+# Non-ASCII credentials through AUTH: courier sends them as UTF-8 (RFC 4616 for PLAIN, the same
+# bytes for LOGIN), and aiosmtpd's test server decodes them as UTF-8.
+
+NON_ASCII_USER = "jörg-ñúñez"
+NON_ASCII_PASSWORD = "pässwörd-ü€"
+# Wrong, and with a non-ASCII character in every four: no part of it is ordinary text.
+WRONG_NON_ASCII_PASSWORD = "ŵrøñg-päss-wörd-€"
+# (offered by the server, used by courier); smtplib prefers PLAIN to LOGIN.
+AUTH_MECHANISMS = {
+    "both-offered": (None, "PLAIN"),
+    "plain-only": (("PLAIN",), "PLAIN"),
+    "login-only": (("LOGIN",), "LOGIN"),
+}
+
+
+def uri_with(user: str, password: str, port: int) -> str:
+    """A STARTTLS URI with the user and password percent-encoded (UTF-8), as uri.py expects."""
+    return f"smtp://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{port}/"
+
+
+def record_auth_mechanisms(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The AUTH mechanisms courier tries, in order, and the ones the server offered."""
+    used: list[str] = []
+    auth = BoundedSMTP.auth
+
+    def recording_auth(
+        connection: BoundedSMTP, mechanism: str, authobject: Any, **kwargs: Any
+    ) -> tuple[int, bytes]:
+        used.append(mechanism)
+        return auth(connection, mechanism, authobject, **kwargs)
+
+    monkeypatch.setattr(BoundedSMTP, "auth", recording_auth)
+    return used
+
+
+def offered_auth(transport: Transport) -> list[str]:
+    assert transport.connection is not None
+    return transport.connection.esmtp_features["auth"].upper().split()
+
+
+@pytest.mark.parametrize(("offered", "used"), AUTH_MECHANISMS.values(), ids=AUTH_MECHANISMS)
+def test_a_non_ascii_password_logs_in_over_starttls(
+    start_smtpd: StartServer,
+    monkeypatch: pytest.MonkeyPatch,
+    offered: tuple[str, ...] | None,
+    used: str,
+) -> None:
+    # GIVEN a STARTTLS server whose account has a non-ASCII password
+    server = start_smtpd(listener="starttls", password=NON_ASCII_PASSWORD, auth_mechanisms=offered)
+    mechanisms = record_auth_mechanisms(monkeypatch)
+
+    # WHEN a mail is sent through a URI with the password percent-encoded
+    with transport_for(uri_with("user", NON_ASCII_PASSWORD, server.port)) as transport:
+        assert offered_auth(transport) == sorted(offered or ("LOGIN", "PLAIN"))
+        transport.send(make_message(), sender=SENDER, recipient=RECIPIENT)
+
+    # THEN courier logged in at the first try with the expected mechanism, after TLS, and the
+    # mail arrived
+    assert mechanisms == [used]
+    [received] = server.messages
+    assert received.auth_login == "user"
+    assert received.tls_version in TLS_VERSIONS
+    [session] = server.client_sessions
+    assert [tls for verb, tls in session.commands if verb == "AUTH"] == [received.tls_version]
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_a_non_ascii_user_logs_in(
+    start_smtpd: StartServer, monkeypatch: pytest.MonkeyPatch, mechanism: str
+) -> None:
+    # GIVEN a STARTTLS server whose account has a non-ASCII user, offering one mechanism
+    server = start_smtpd(listener="starttls", username=NON_ASCII_USER, auth_mechanisms=(mechanism,))
+    mechanisms = record_auth_mechanisms(monkeypatch)
+
+    # WHEN a mail is sent through a URI with the user percent-encoded
+    deliver(uri_with(NON_ASCII_USER, "secret", server.port))
+
+    # THEN the server saw that user log in, and the mail arrived
+    assert mechanisms == [mechanism]
+    [received] = server.messages
+    assert received.auth_login == NON_ASCII_USER
+    assert (received.mail_from, received.rcpt_tos) == (SENDER, (RECIPIENT,))
+
+
+def linked_exceptions(error: BaseException) -> list[BaseException]:
+    """``error`` and every exception of its ``__cause__``/``__context__`` chain, each once."""
+    found: list[BaseException] = []
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if all(current is not seen for seen in found):
+            found.append(current)
+            pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return found
+
+
+def assert_no_part_of_password(
+    password: str, error: BaseException, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Neither ``password``, nor any 4 characters of it, nor its encoded forms are in the text
+    of ``error``, of its ``__cause__``/``__context__`` chain, or of courier's log records."""
+    parts = {password[i : i + 4] for i in range(len(password) - 3)}
+    parts |= {quote(password, safe=""), repr(password.encode())[2:-1]}
+    texts = [text for e in linked_exceptions(error) for text in (str(e), repr(e))]
+    texts += [r.getMessage() for r in caplog.records if not r.name.startswith("mail.")]
+    assert [(part, text) for text in texts for part in parts if part in text] == []
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_a_wrong_non_ascii_password_is_an_auth_error_that_shows_none_of_it(
+    start_smtpd: StartServer, caplog: pytest.LogCaptureFixture, mechanism: str
+) -> None:
+    # GIVEN a STARTTLS server whose account has another non-ASCII password
+    caplog.set_level(logging.DEBUG)
+    server = start_smtpd(
+        listener="starttls", password=NON_ASCII_PASSWORD, auth_mechanisms=(mechanism,)
+    )
+
+    # WHEN courier logs in with a wrong non-ASCII one
+    error = fail(uri_with("user", WRONG_NON_ASCII_PASSWORD, server.port))
+
+    # THEN AUTH fails with 535 (the server refused it: it was sent, encoded), and no part of
+    # the password, nor an encoding error, is anywhere in the error, its chain or the logs
+    assert isinstance(error, SmtpAuthError)
+    assert (error.step, error.code, error.maybe_accepted) == (Step.AUTH, 535, False)
+    assert server.messages == []
+    [session] = server.client_sessions
+    assert session.verbs.count("AUTH") == 1
+    assert not [e for e in linked_exceptions(error) if isinstance(e, UnicodeError)]
+    assert_no_part_of_password(WRONG_NON_ASCII_PASSWORD, error, caplog)

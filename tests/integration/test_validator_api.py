@@ -36,6 +36,7 @@ def handler(aws: None, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
         "COURIER_DEFAULT_FROM_ADDRESS": "no-reply@courier.example",
         "COURIER_ALLOW_PRIVATE_SMTP_HOSTS": "false",
         "COURIER_SMTP_TIMEOUT_SECONDS": "5",
+        "COURIER_SENDER_TIMEOUT_SECONDS": "60",
         "POWERTOOLS_SERVICE_NAME": "courier-config-validator",
     }.items():
         monkeypatch.setenv(name, value)
@@ -214,3 +215,50 @@ def test_the_event_is_never_logged(handler: ModuleType, monkeypatch: pytest.Monk
     handler.lambda_handler(event, LocalLambdaContext("ConfigValidatorFunction"))
     assert stream.getvalue()
     assert CANARY not in stream.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("event", "status"),
+    [
+        (http_event("validate", json.dumps({"add": [f'{COURIER}/smtp/from_name="Acme"']})), 200),
+        (http_event("apply", "{not json"), 400),
+    ],
+    ids=["valid-patch", "body-not-json"],
+)
+def test_a_stack_whose_smtp_timeout_the_sender_cannot_fit_warns_on_every_route(
+    handler: ModuleType, monkeypatch: pytest.MonkeyPatch, event: Any, status: int
+) -> None:
+    # GIVEN the function deployed with SmtpTimeoutSeconds 58 and the sender's Timeout, 60 s
+    monkeypatch.setenv("COURIER_SMTP_TIMEOUT_SECONDS", "58")
+    handler = load_app()
+    stream = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", stream)
+
+    # WHEN a request comes in, sound or not
+    answered, result = invoke(handler, event)
+
+    # THEN its status is unchanged, and the body warns that the stack cannot send any mail
+    assert answered == status
+    assert result["warnings"] == [
+        {
+            "path": "",
+            "code": "smtp_timeout_exceeds_function_timeout",
+            "message": "the stack cannot send any mail: a message starts only while the "
+            "sender's invocation has 61s left (SmtpTimeoutSeconds, 58s, plus 3s kept to record "
+            "outcomes), more than the sender function's whole Timeout (60s). Every message of "
+            "every project is handed back and finally dead-lettered with out_of_time: lower the "
+            "stack parameter SmtpTimeoutSeconds or raise the sender function's Timeout",
+        }
+    ]
+    # ... and the request's log line names the warning
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line]
+    [line] = [line for line in lines if line.get("message", "").startswith("config ")]
+    assert line["warnings"] == ["smtp_timeout_exceeds_function_timeout"]
+
+
+def test_an_smtp_timeout_that_fits_gives_no_stack_warning(handler: ModuleType) -> None:
+    # GIVEN the function with SmtpTimeoutSeconds 5 and the sender's Timeout, 60 s
+    # WHEN a sound patch is validated: THEN nothing is warned about
+    body = json.dumps({"add": [f'{COURIER}/smtp/from_name="Acme"']})
+    status, result = invoke(handler, http_event("validate", body))
+    assert (status, result["warnings"]) == (200, [])

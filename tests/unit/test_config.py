@@ -447,10 +447,9 @@ def test_unexpected_backend_failure_becomes_unavailable_without_its_text() -> No
     with pytest.raises(ConfigUnavailableError) as caught:
         provider.get("acme")
 
-    # THEN it is a transient ConfigUnavailableError naming the project, not the value
+    # THEN it is a ConfigUnavailableError naming the project, not the value
     assert "acme" in str(caught.value)
     assert "leaked-pw-9" not in str(caught.value)
-    assert caught.value.transient is True
     assert isinstance(caught.value.__cause__, RuntimeError)
 
 

@@ -1,4 +1,4 @@
-"""The error tree: what a failure says, and whether it is worth retrying."""
+"""The error tree: what a failure says (facts only; courier.outcomes decides)."""
 
 from __future__ import annotations
 
@@ -20,29 +20,37 @@ from courier.errors import (
 ENDPOINT = "smtp://user:***@mail.example.com:587/"
 
 
-@pytest.mark.parametrize(
-    ("code", "transient"), [(421, True), (450, True), (454, True), (535, False), (550, False)]
-)
-def test_4xx_replies_are_transient_and_5xx_permanent(code: int, transient: bool) -> None:
+@pytest.mark.parametrize("code", [421, 450, 454, 535, 550])
+def test_a_reply_error_carries_its_step_and_code_but_no_verdict(code: int) -> None:
     for step in Step:
-        assert step_error(step, code, "reply", endpoint=ENDPOINT).transient is transient
+        error = step_error(step, code, "reply", endpoint=ENDPOINT)
+        assert (error.step, error.code, error.maybe_accepted) == (step, code, False)
+        # Whether it is retried is courier.outcomes.decide's to say, not the error's.
+        assert not hasattr(error, "transient")
+        assert "transient" not in str(error)
+        assert "permanent" not in str(error)
 
 
 @pytest.mark.parametrize(
-    ("error", "transient"),
+    "error",
     [
-        (SmtpConnectError("refused", endpoint=ENDPOINT), True),
-        (SmtpTimeoutError("no answer", endpoint=ENDPOINT, step=Step.DATA), True),
-        (SmtpDisconnectedError("lost", endpoint=ENDPOINT, step=Step.MAIL), True),
-        (SmtpTlsError("not trusted", endpoint=ENDPOINT), False),
-        (SmtpAuthError("no AUTH offered", endpoint=ENDPOINT), False),
+        SmtpConnectError("refused", endpoint=ENDPOINT),
+        SmtpTimeoutError("no answer", endpoint=ENDPOINT, step=Step.DATA),
+        SmtpDisconnectedError("lost", endpoint=ENDPOINT, step=Step.MAIL),
+        SmtpTlsError("not trusted", endpoint=ENDPOINT),
+        SmtpAuthError("no AUTH offered", endpoint=ENDPOINT),
     ],
 )
-def test_without_a_reply_network_faults_are_transient_and_mismatches_permanent(
-    error: SmtpError, transient: bool
-) -> None:
+def test_without_a_reply_an_error_has_no_code(error: SmtpError) -> None:
     assert error.code is None
-    assert error.transient is transient
+    assert not error.maybe_accepted
+
+
+def test_a_lost_connection_after_the_final_dot_says_the_server_may_have_kept_it() -> None:
+    error = SmtpDisconnectedError("lost", endpoint=ENDPOINT, step=Step.DATA, maybe_accepted=True)
+
+    assert error.maybe_accepted
+    assert error.step is Step.DATA
 
 
 def test_a_reply_error_names_step_code_status_and_endpoint() -> None:
@@ -53,7 +61,7 @@ def test_a_reply_error_names_step_code_status_and_endpoint() -> None:
     assert isinstance(error, SmtpAuthError)
     assert (error.step, error.code, error.enhanced_status) == (Step.AUTH, 535, "5.7.8")
     assert str(error) == (
-        "SMTP AUTH failed (permanent) at smtp://user:***@mail.example.com:587/: "
+        "SMTP AUTH failed at smtp://user:***@mail.example.com:587/: "
         "535 5.7.8 Authentication credentials invalid"
     )
 

@@ -15,6 +15,9 @@ import pytest
 from cfnlint.decode import decode
 from samtranslator.translator.transform import transform
 
+from courier.deadline import RESERVE_SECONDS, fits
+from courier.validation.settings import ValidatorSettings, check_stack
+
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
 SENDER_TIMEOUT_FACTOR = 6  # AWS: queue visibility timeout >= 6 x the function's timeout
@@ -147,6 +150,30 @@ def test_queue_visibility_timeout_covers_six_function_timeouts(
     assert isinstance(visibility_timeout, int)
     assert isinstance(function_timeout, int)
     assert visibility_timeout >= SENDER_TIMEOUT_FACTOR * function_timeout
+
+
+def test_the_largest_smtp_timeout_leaves_the_sender_time_to_start_a_message(
+    resources: dict[str, Any],
+) -> None:
+    # GIVEN the SmtpTimeoutSeconds parameter as written, and the sender's timeout
+    parameter = _load_template()["Parameters"]["SmtpTimeoutSeconds"]
+    largest = parameter["MaxValue"]
+    function_timeout = _sender(resources)["Timeout"]
+
+    # THEN its bounds are in order and under the function's timeout
+    assert 1 <= parameter["MinValue"] <= parameter["Default"] <= largest <= function_timeout
+    # ... even the largest value leaves one whole reply's wait plus the reserve in an invocation
+    # that lost its first second to starting up: CloudFormation refuses any value that would
+    # have the sender hand back every message until it is dead-lettered out_of_time
+    assert fits(remaining_seconds=function_timeout - 1, smtp_timeout=largest)
+    # ... the validator, told the same timeout, has nothing to warn about at that value
+    settings = ValidatorSettings(smtp_timeout=largest, sender_timeout=function_timeout)
+    assert check_stack(settings) == []
+    # ... and the refusal states the numbers it is made of
+    refusal = parameter["ConstraintDescription"]
+    assert f"at most {largest}" in refusal
+    assert f"{function_timeout} s" in refusal
+    assert f"{RESERVE_SECONDS:g} s" in refusal
 
 
 def test_queue_redrives_to_dead_letter_queue_after_all_attempts(
@@ -409,6 +436,15 @@ def test_validator_environment_matches_the_senders_settings(
 ) -> None:
     # WHEN the validator's environment is read: THEN it has the stack setting the sender has
     assert _validator(resources)["Environment"]["Variables"][name] == value
+
+
+def test_validator_is_told_the_senders_timeout(resources: dict[str, Any]) -> None:
+    # WHEN the validator's environment is read
+    variables = _validator(resources)["Environment"]["Variables"]
+
+    # THEN COURIER_SENDER_TIMEOUT_SECONDS is the sender's Timeout (a literal in the template:
+    # keep the two equal), so that its warning about SmtpTimeoutSeconds judges the real one
+    assert variables["COURIER_SENDER_TIMEOUT_SECONDS"] == str(_sender(resources)["Timeout"])
 
 
 def test_validator_writes_only_project_parameters(resources: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""The config validator's run: the tree from the stored parameters, the patch, the result.
+"""The config validator's run: the tree from the stored parameters, the patch, the result,
+and what the stack itself gets wrong.
 
 Runs :class:`ConfigValidator` on :class:`MemoryStore`, a dict with SSM's versions (the SSM store
 itself is tested against moto in tests/integration). The checks of each setting have their own
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from courier.config import parameter_names
+from courier.errors import ConfigUnavailableError
 from courier.validation import ConfigValidator, ValidationResponse, ValidatorSettings, Versions
 from courier.validation.store import KEEP, Keep, StoredConfig
 
@@ -418,3 +420,106 @@ def test_apply_refuses_when_the_parameters_change_while_it_runs() -> None:
     assert response["applied"] is False
     assert store.writes == []
     assert response["versions"] == {"connection_uri": 1, "config": 2}
+
+
+# --- the stack itself ----------------------------------------------------------------------
+
+SMTP_TIMEOUT_TOO_LONG = (
+    "the stack cannot send any mail: a message starts only while the sender's invocation has "
+    "61s left (SmtpTimeoutSeconds, 58s, plus 3s kept to record outcomes), more than the sender "
+    "function's whole Timeout (60s). Every message of every project is handed back and finally "
+    "dead-lettered with out_of_time: lower the stack parameter SmtpTimeoutSeconds or raise the "
+    "sender function's Timeout"
+)
+
+
+class UnreadableStore(MemoryStore):
+    """SSM refuses to be read."""
+
+    def read(self, project_id: str) -> StoredConfig:
+        raise ConfigUnavailableError("could not read /courier/acme/config: AccessDenied")
+
+
+@pytest.mark.parametrize(
+    ("request_", "store", "errors"),
+    [
+        ({"project_id": "acme", "replace": [f'{COURIER}/smtp/from_name="Acme"']}, None, []),
+        (
+            {"project_id": "acme", "replace": [f"{COURIER}/smtp/from_name=Acme"]},
+            None,
+            [(f"{COURIER}/smtp/from_name", "value_not_json")],
+        ),
+        (
+            {"project_id": "acme", "replace": [f'{COURIER}/nope/x="y"']},
+            None,
+            [(f"{COURIER}/nope/x", "patch_path_not_found")],
+        ),
+        ({"project_id": "acme"}, UnreadableStore(), [("", "config_unavailable")]),
+    ],
+    ids=["valid", "malformed-request", "patch-does-not-apply", "ssm-unreadable"],
+)
+def test_smtp_timeout_the_sender_cannot_fit_is_warned_about_in_every_response(
+    request_: dict[str, Any], store: MemoryStore | None, errors: list[tuple[str, str]]
+) -> None:
+    # GIVEN a stack whose SmtpTimeoutSeconds (58 s) plus the 3 s reserve exceeds the sender
+    # function's 60 s timeout, and requests that succeed or stop at each stage
+    # WHEN each is validated
+    response = run(request_, store, smtp_timeout=58, sender_timeout=60)
+
+    # THEN each response has its own errors and the one stack warning, on the whole request,
+    # saying what happens to every message and which setting to change
+    assert codes(response) == errors
+    assert response["warnings"] == [
+        {
+            "path": "",
+            "code": "smtp_timeout_exceeds_function_timeout",
+            "message": SMTP_TIMEOUT_TOO_LONG,
+        }
+    ]
+
+
+def test_the_stack_warning_does_not_block_apply() -> None:
+    # GIVEN the stack whose SmtpTimeoutSeconds the sender cannot fit
+    store = seeded_store()
+    request = {"project_id": "acme", "replace": [f'{COURIER}/smtp/from_name="X"'], "dry_run": False}
+
+    # WHEN a sound patch is applied
+    response = run(request, store, smtp_timeout=58, sender_timeout=60)
+
+    # THEN it is written (a warning is not an error), and the warning is still there
+    assert (response["valid"], response["applied"]) == (True, True)
+    assert codes(response, "warnings") == [("", "smtp_timeout_exceeds_function_timeout")]
+
+
+@pytest.mark.parametrize(
+    ("smtp_timeout", "sender_timeout"),
+    [(10, 60), (50, 60), (57, 60), (58, None)],
+    ids=["template-default", "template-maximum", "exactly-fits", "sender-timeout-unknown"],
+)
+def test_no_stack_warning_when_a_message_fits_or_the_timeout_is_unknown(
+    smtp_timeout: float, sender_timeout: float | None
+) -> None:
+    # GIVEN SmtpTimeoutSeconds that fits the sender's timeout with the 3 s reserve (57 + 3 =
+    # 60 is enough), or a validator not told the sender's timeout
+    request = {"project_id": "acme", "replace": [f'{COURIER}/smtp/from_name="Acme"']}
+
+    # WHEN a patch is validated: THEN there is no warning at all
+    response = run(request, smtp_timeout=smtp_timeout, sender_timeout=sender_timeout)
+    assert response["warnings"] == []
+
+
+@pytest.mark.parametrize(
+    ("environ", "sender_timeout"),
+    [
+        ({"COURIER_SENDER_TIMEOUT_SECONDS": "60"}, 60.0),
+        ({"COURIER_SENDER_TIMEOUT_SECONDS": "12.5"}, 12.5),
+        ({"COURIER_SENDER_TIMEOUT_SECONDS": ""}, None),
+        ({}, None),
+    ],
+)
+def test_the_senders_timeout_comes_from_the_environment(
+    environ: dict[str, str], sender_timeout: float | None
+) -> None:
+    # GIVEN COURIER_SENDER_TIMEOUT_SECONDS set, empty or unset
+    # WHEN the settings are read: THEN it is the sender's timeout, or unknown
+    assert ValidatorSettings.from_environment(environ).sender_timeout == sender_timeout

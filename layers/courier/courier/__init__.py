@@ -4,10 +4,12 @@ The library behind the bundle's Lambda functions. Each module owns one idea:
 
 - :mod:`.uri`: the connection URI and the security mode it names;
 - :mod:`.transport` and :mod:`.network`: an SMTP session in that mode, and the SSRF guard;
+  :mod:`.smtp_client`: ``smtplib`` with every read and write bounded by a :mod:`.deadline`;
 - :mod:`.message` and :mod:`.templates`: the SQS message in, the rendered MIME mail out;
 - :mod:`.config` and :mod:`.config_provider`: a project's settings, read from SSM and cached;
-- :mod:`.delivery`, :mod:`.outcomes` and :mod:`.sender`: a batch's sessions, where each message
-  ends, and the SQS handler's work; :mod:`.observability`: logs and metrics;
+- :mod:`.delivery`, :mod:`.outcomes` and :mod:`.sender`: a batch's sessions, the one decision
+  of where each message ends, and the SQS handler's work; :mod:`.maybe_delivered`: which
+  messages a server may already have; :mod:`.observability`: logs and metrics;
 - :mod:`.validation`: the config validator;
 - :mod:`.errors`: what can go wrong, by field and by SMTP step.
 

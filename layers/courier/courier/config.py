@@ -227,7 +227,46 @@ def parse_project_config(
     validate_config_tree(tree)
     smtp = tree.get("smtp", {})
     templates: dict[str, Any] = tree.get("templates", {})
+    message_retries = int(tree.get("message_retries", DEFAULT_MESSAGE_RETRIES))
+    try:
+        uri = _connection_uri(
+            project_id,
+            smtp=smtp,
+            templates=templates,
+            names=names,
+            connection_uri=connection_uri,
+            default_connection_uri=default_connection_uri,
+            default_connection_uri_parameter=default_connection_uri_parameter,
+        )
+        overrides = {name: _template_override(value) for name, value in templates.items()}
+    except ConfigError as exc:
+        # The settings themselves were read: their retries apply to this error too.
+        exc.message_retries = message_retries
+        raise
+    return ProjectConfig(
+        project_id=project_id,
+        connection_uri=uri,
+        uses_default_sender=connection_uri is None,
+        from_address=smtp.get("from_address", default_from_address),
+        from_name=smtp.get("from_name"),
+        headers=smtp.get("headers", {}),
+        local_name=smtp.get("local_name", DEFAULT_LOCAL_NAME),
+        templates=overrides,
+        message_retries=message_retries,
+    )
 
+
+def _connection_uri(
+    project_id: str,
+    *,
+    smtp: dict[str, Any],
+    templates: dict[str, Any],
+    names: ParameterNames,
+    connection_uri: str | None,
+    default_connection_uri: str | None,
+    default_connection_uri_parameter: str | None,
+) -> ConnectionUri:
+    """The project's own connection URI, or the stack's default sender if it may use it."""
     if connection_uri is None:
         _check_sender_not_set(smtp, templates, names)
         if default_connection_uri is None:
@@ -238,23 +277,11 @@ def parse_project_config(
                 f"{names.connection_uri}, or the stack's default sender "
                 f"{default_connection_uri_parameter or '(DefaultConnectionUriParameter)'}",
             )
-        uri = _parse_uri(
+        return _parse_uri(
             default_connection_uri,
             parameter=default_connection_uri_parameter or "the stack's default sender",
         )
-    else:
-        uri = _parse_uri(connection_uri, parameter=names.connection_uri)
-    return ProjectConfig(
-        project_id=project_id,
-        connection_uri=uri,
-        uses_default_sender=connection_uri is None,
-        from_address=smtp.get("from_address", default_from_address),
-        from_name=smtp.get("from_name"),
-        headers=smtp.get("headers", {}),
-        local_name=smtp.get("local_name", DEFAULT_LOCAL_NAME),
-        templates={name: _template_override(value) for name, value in templates.items()},
-        message_retries=int(tree.get("message_retries", DEFAULT_MESSAGE_RETRIES)),
-    )
+    return _parse_uri(connection_uri, parameter=names.connection_uri)
 
 
 def validate_config_tree(tree: object) -> None:
@@ -278,9 +305,13 @@ def validate_config_tree(tree: object) -> None:
     """
     try:
         valid: dict[str, Any] = validate(event=tree, schema=CONFIG_SCHEMA)
+        error = None
     except SchemaValidationError as exc:
-        # Not chained: its message quotes the offending value.
-        raise _schema_error(exc) from None
+        error = _schema_error(exc)
+    if error is not None:
+        # Raised outside the except block, so not even __context__ keeps the library's
+        # exception: its message quotes the offending value, which may be a password.
+        raise error
     for name in valid.get("smtp", {}).get("headers", {}):
         if name.lower() in _RESERVED_HEADERS:
             raise ConfigError(

@@ -3,7 +3,9 @@
 :func:`compose` renders the template (or takes the pre-rendered parts) and builds the MIME mail;
 :class:`Connections` keeps one :class:`~courier.transport.Transport` per project for a batch,
 so all of a project's messages share one SMTP session, and opens it again once when the server
-dropped it between two messages.
+dropped it between two messages. A project whose session cannot be opened, or whose server
+timed out, fails its other messages of the batch at once with that error instead of making each
+of them wait again.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 from courier.config import ProjectConfig
-from courier.errors import CourierError, SmtpDisconnectedError, Step
+from courier.deadline import Deadline
+from courier.errors import CourierError, SmtpDisconnectedError, SmtpError, SmtpTimeoutError, Step
 from courier.message import CourierMessage, build_email, envelope_recipient, envelope_sender
 from courier.templates import render
 from courier.transport import Transport
@@ -29,8 +32,12 @@ class OutgoingMail:
     recipient: str
 
 
-def compose(message: CourierMessage, config: ProjectConfig) -> OutgoingMail:
+def compose(
+    message: CourierMessage, config: ProjectConfig, *, key: str | None = None
+) -> OutgoingMail:
     """Render ``message`` with ``config``'s templates and sender into an :class:`OutgoingMail`.
+
+    ``key`` is the message's idempotency key: every attempt at it gets the same ``Message-ID``.
 
     Raises
     ------
@@ -56,6 +63,7 @@ def compose(message: CourierMessage, config: ProjectConfig) -> OutgoingMail:
         from_name=config.from_name,
         recipient=message.recipient,
         headers=config.headers,
+        message_key=key,
     )
     return OutgoingMail(
         email=email,
@@ -68,8 +76,9 @@ class Connections:
     """The SMTP sessions of one batch: one per project, opened on first use, closed by
     :meth:`close_all`.
 
-    A project whose session cannot be opened (bad credentials, TLS refused) fails its other
-    messages in the batch with the same error instead of trying again for each.
+    A project whose session cannot be opened (bad credentials, TLS refused), or whose server
+    timed out, fails its other messages in the batch with that error instead of trying again
+    for each.
 
     Parameters
     ----------
@@ -90,31 +99,49 @@ class Connections:
         """How many sessions this batch has (for logs and tests)."""
         return len(self._transports)
 
-    def send(self, mail: OutgoingMail, config: ProjectConfig) -> None:
-        """Send ``mail`` over ``config``'s project session.
+    def send(self, mail: OutgoingMail, config: ProjectConfig, *, deadline: Deadline) -> None:
+        """Send ``mail`` over ``config``'s project session, all of it before ``deadline``.
 
         Raises
         ------
         SmtpError, ConfigError, MessageError
-            As :meth:`Transport.send`; a session the server dropped while idle is reopened
-            once first.
+            As :meth:`Transport.send`; a session the server dropped (or closed with 421) while
+            idle is reopened once first.
         """
-        transport = self._open(config)
+        reused = self._is_open(config)
+        transport = self._open(config, deadline)
         try:
-            transport.send(mail.email, sender=mail.sender, recipient=mail.recipient)
-        except SmtpDisconnectedError as error:
-            # Nothing of the message was accepted before MAIL: safe to reconnect and resend.
-            if error.step is not Step.MAIL:
-                raise
-            transport.close()
-            self._open(config).send(mail.email, sender=mail.sender, recipient=mail.recipient)
+            try:
+                transport.send(
+                    mail.email, sender=mail.sender, recipient=mail.recipient, deadline=deadline
+                )
+            except SmtpError as error:
+                if not (reused and _closed_while_idle(error)):
+                    raise
+                # Nothing of the message was accepted before MAIL: safe to reconnect and resend.
+                transport.close(deadline=deadline)
+                self._open(config, deadline).send(
+                    mail.email, sender=mail.sender, recipient=mail.recipient, deadline=deadline
+                )
+        except SmtpTimeoutError as error:
+            self._open_failures[config.project_id] = SmtpTimeoutError(
+                f"not tried: the server timed out earlier in this batch ({error.reply})",
+                endpoint=error.endpoint,
+                step=error.step,
+            )
+            raise
 
-    def close_all(self) -> None:
-        """QUIT every session; never raises."""
+    def close_all(self, *, deadline: Deadline | None = None) -> None:
+        """QUIT every session (all within about a second, or by ``deadline``); never raises."""
+        until = (deadline or Deadline.never()).sooner(1.0)
         for transport in self._transports.values():
-            transport.close()
+            transport.close(deadline=until)
 
-    def _open(self, config: ProjectConfig) -> Transport:
+    def _is_open(self, config: ProjectConfig) -> bool:
+        transport = self._transports.get(config.project_id)
+        return transport is not None and transport.is_open
+
+    def _open(self, config: ProjectConfig, deadline: Deadline) -> Transport:
         project = config.project_id
         if project in self._open_failures:
             raise self._open_failures[project]
@@ -128,8 +155,15 @@ class Connections:
             )
             self._transports[project] = transport
         try:
-            transport.open()
+            transport.open(deadline=deadline)
         except CourierError as error:
             self._open_failures[project] = error
             raise
         return transport
+
+
+def _closed_while_idle(error: SmtpError) -> bool:
+    """The server ended a reused session before taking the next MAIL (a drop, or 421)."""
+    return error.step is Step.MAIL and (
+        isinstance(error, SmtpDisconnectedError) or error.code == 421
+    )

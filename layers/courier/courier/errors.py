@@ -2,9 +2,13 @@
 
 Every failure the library reports is a :class:`CourierError`. Configuration mistakes are
 :class:`ConfigError` (they name the field and the fix); delivery failures are :class:`SmtpError`
-(they name the SMTP step, the server's reply and whether a retry can help). Library exceptions
-(``smtplib``, ``ssl``, ``socket``, boto) are translated into this tree where they are raised and
-chained with ``from``, so nothing above the transport or the config loader sees them.
+(they name the SMTP step, the server's reply and whether the server may already have accepted
+the message). Library exceptions (``smtplib``, ``ssl``, ``socket``, boto) are translated into
+this tree where they are raised and chained with ``from``, so nothing above the transport or the
+config loader sees them.
+
+Errors carry facts only. Whether a failure is retried, and when, is decided in one place:
+:func:`courier.outcomes.decide`.
 
 No message built here ever contains a password: endpoints are shown in their redacted form.
 """
@@ -18,14 +22,18 @@ __all__ = [
     "ConfigError",
     "ConfigUnavailableError",
     "CourierError",
+    "DeliveryInProgressError",
     "FieldError",
+    "IdempotencyStoreError",
     "MessageError",
+    "OutOfTimeError",
     "SmtpAuthError",
     "SmtpConnectError",
     "SmtpDataError",
     "SmtpDisconnectedError",
     "SmtpError",
     "SmtpHeloError",
+    "SmtpProtocolError",
     "SmtpRecipientRefusedError",
     "SmtpSenderRefusedError",
     "SmtpTimeoutError",
@@ -74,16 +82,48 @@ class FieldError(CourierError, ValueError):
 
 
 class ConfigError(FieldError):
-    """A configuration value is wrong: retried, since an operator may fix it."""
+    """A configuration value is wrong (an operator may fix it).
+
+    Attributes
+    ----------
+    message_retries:
+        The project's ``message_retries``, when its settings could be read before this error was
+        found (a bad connection URI beside a valid config); ``None`` otherwise.
+    """
+
+    message_retries: int | None = None
 
 
 class ConfigUnavailableError(CourierError):
-    """The configuration could not be read (SSM throttled, unreachable, access denied): transient.
+    """The configuration could not be read (SSM throttled, unreachable, access denied).
 
     Its message names the parameters, never their values.
     """
 
-    transient = True
+
+class IdempotencyStoreError(CourierError):
+    """The idempotency store (DynamoDB) failed before the message was sent."""
+
+
+class DeliveryInProgressError(CourierError):
+    """Another attempt holds this message's idempotency record: it may be sending it right now."""
+
+
+class OutOfTimeError(CourierError):
+    """The invocation has too little time left to start this message.
+
+    Parameters
+    ----------
+    remaining_seconds:
+        What the invocation had left.
+    needed_seconds:
+        What a message needs: ``SmtpTimeoutSeconds`` plus the time kept to record outcomes.
+    """
+
+    def __init__(self, message: str, *, remaining_seconds: float, needed_seconds: float) -> None:
+        super().__init__(message)
+        self.remaining_seconds = remaining_seconds
+        self.needed_seconds = needed_seconds
 
 
 class MessageError(FieldError):
@@ -103,6 +143,9 @@ class SmtpError(CourierError):
         The server's reply text, or a description of what went wrong when it did not reply.
     hint:
         What the operator can do about it, when courier can tell.
+    maybe_accepted:
+        The whole message had been sent (the final ``.`` of DATA) when the connection was lost
+        or timed out: the server may have kept it.
 
     Attributes
     ----------
@@ -110,13 +153,9 @@ class SmtpError(CourierError):
         The :class:`Step` that failed.
     enhanced_status:
         The RFC 3463 status at the start of the reply (``5.7.8``), if any.
-    transient:
-        Whether trying again later can succeed: 4xx replies and network faults are transient,
-        5xx replies and TLS or protocol mismatches are permanent.
     """
 
     step: Step
-    transient_without_reply: bool = True
 
     def __init__(
         self,
@@ -126,6 +165,7 @@ class SmtpError(CourierError):
         code: int | None = None,
         hint: str | None = None,
         step: Step | None = None,
+        maybe_accepted: bool = False,
     ) -> None:
         if step is not None:
             self.step = step
@@ -133,18 +173,14 @@ class SmtpError(CourierError):
         self.code = code
         self.reply = reply
         self.hint = hint
+        self.maybe_accepted = maybe_accepted
         match = _ENHANCED_STATUS.match(reply)
         self.enhanced_status = match.group(1) if match else None
-        if code is None:
-            self.transient = self.transient_without_reply
-        else:
-            self.transient = 400 <= code < 500
         super().__init__(str(self))
 
     def __str__(self) -> str:
         detail = self.reply if self.code is None else f"{self.code} {self.reply}"
-        kind = "transient" if self.transient else "permanent"
-        text = f"SMTP {self.step} failed ({kind}) at {self.endpoint}: {detail}"
+        text = f"SMTP {self.step} failed at {self.endpoint}: {detail}"
         return f"{text}. {self.hint}" if self.hint else text
 
 
@@ -162,11 +198,14 @@ class SmtpDisconnectedError(SmtpError, ConnectionError):
     """The server closed the connection (at the step given)."""
 
 
+class SmtpProtocolError(SmtpError):
+    """The server's answer is not SMTP (a garbage greeting, a reply without a code)."""
+
+
 class SmtpTlsError(SmtpError):
     """TLS could not be set up: STARTTLS missing, certificate not trusted, protocol mismatch."""
 
     step = Step.TLS
-    transient_without_reply = False
 
 
 class SmtpHeloError(SmtpError):
@@ -179,28 +218,24 @@ class SmtpAuthError(SmtpError):
     """The server refused the credentials, or offers no AUTH at all."""
 
     step = Step.AUTH
-    transient_without_reply = False
 
 
 class SmtpSenderRefusedError(SmtpError):
     """The server refused the envelope sender (MAIL FROM)."""
 
     step = Step.MAIL
-    transient_without_reply = False
 
 
 class SmtpRecipientRefusedError(SmtpError):
     """The server refused the recipient (RCPT TO)."""
 
     step = Step.RCPT
-    transient_without_reply = False
 
 
 class SmtpDataError(SmtpError):
     """The server refused the message content (DATA)."""
 
     step = Step.DATA
-    transient_without_reply = False
 
 
 _STEP_ERRORS: dict[Step, type[SmtpError]] = {
@@ -228,7 +263,7 @@ def step_error(
     Example
     -------
     >>> str(step_error(Step.RCPT, 550, b"5.1.1 no such user", endpoint="smtp://mx:587/"))
-    'SMTP RCPT failed (permanent) at smtp://mx:587/: 550 5.1.1 no such user'
+    'SMTP RCPT failed at smtp://mx:587/: 550 5.1.1 no such user'
     """
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
     return _STEP_ERRORS[step](" ".join(text.split()), endpoint=endpoint, code=code, hint=hint)

@@ -23,6 +23,7 @@ ends and needs neither 8BITMIME nor SMTPUTF8.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -49,6 +50,7 @@ __all__ = [
     "envelope_sender",
     "message_schema",
     "parse_message",
+    "stable_message_id",
 ]
 
 # Python's email package splits header values on every str.splitlines() boundary, not only on
@@ -170,6 +172,7 @@ def build_email(
     recipient: str,
     headers: Mapping[str, str] | None = None,
     message_id_domain: str | None = None,
+    message_key: str | None = None,
     date: datetime | None = None,
 ) -> EmailMessage:
     """Build the mail: ``multipart/alternative`` (plaintext, then HTML) or ``text/plain``.
@@ -189,6 +192,10 @@ def build_email(
         ``Sender``, ``Return-Path``, ``MIME-Version`` or ``Content-*``.
     message_id_domain:
         The right-hand side of ``Message-ID``; the domain of ``from_address`` by default.
+    message_key:
+        Derive ``Message-ID`` from this key (the message's idempotency key), so that every
+        attempt at one message carries the same ``Message-ID`` and a receiving system can
+        recognise a repeat; a new random one when ``None``.
     date:
         The ``Date`` (in UTC; a naive value is taken as UTC); now by default.
 
@@ -225,7 +232,11 @@ def build_email(
     mail["To"] = to
     mail["Subject"] = _no_line_breaks(subject, "subject")
     mail["Date"] = format_datetime(when)
-    mail["Message-ID"] = make_msgid(domain=msg_id_domain)
+    mail["Message-ID"] = (
+        make_msgid(domain=msg_id_domain)
+        if message_key is None
+        else stable_message_id(message_key, domain=msg_id_domain)
+    )
     for name, value in extra:
         mail[name] = value
     # The default transfer encoding is 8bit under email.policy.SMTP, which needs 8BITMIME.
@@ -235,6 +246,18 @@ def build_email(
         for part in mail.iter_parts():
             del part["MIME-Version"]  # set_content() adds it to each part; only the top needs it
     return mail
+
+
+def stable_message_id(key: str, *, domain: str) -> str:
+    """The ``Message-ID`` of every attempt at the message with idempotency key ``key``.
+
+    Example
+    -------
+    >>> stable_message_id("acme:reset-42", domain="acme.example")
+    '<courier.7560b959faab7895751ea526151f3d5f@acme.example>'
+    """
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    return f"<courier.{digest}@{domain}>"
 
 
 def envelope_sender(from_address: str) -> str:

@@ -1,23 +1,41 @@
 """Where a message ends: delivered, retried with backoff, or dead-lettered with its cause.
 
-This module is the outcome table of DESIGN §5 as code: :func:`classify` decides, for any error
-the delivery path raises, whether the message goes to the dead-letter queue at once or is
-retried; :func:`backoff_seconds` spaces the retries; :func:`dead_letter_attributes` is what a
-DLQ message carries about its cause.
+This module is the only place that maps what went wrong to what happens next. Errors carry
+facts (:mod:`courier.errors`); :func:`cause_of` reads them into a :class:`Cause`;
+:data:`OUTCOME_TABLE` says, row by row, which causes are dead-lettered at once, which are
+retried until the attempts run out and which wait for another attempt to finish; and
+:func:`decide` applies the table to one attempt. The sender only carries the decision out.
+
+The README's table "What happens to a message" is :func:`outcome_table_markdown`, checked by a
+test.
+
+Example
+-------
+>>> from courier.errors import MessageError
+>>> limits = Limits(max_attempts=6, max_receive_count=21)
+>>> decision = decide(MessageError("recipient", "recipient_invalid", "no @"), attempt=1,
+...                   limits=limits)
+>>> decision.outcome, decision.reason
+(<Outcome.DEAD_LETTERED: 'dead-lettered'>, <DeadLetterReason.PERMANENT: 'permanent'>)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from courier.errors import (
     ConfigError,
     ConfigUnavailableError,
+    DeliveryInProgressError,
+    IdempotencyStoreError,
     MessageError,
+    OutOfTimeError,
     SmtpDisconnectedError,
     SmtpError,
+    SmtpProtocolError,
     SmtpTimeoutError,
     Step,
 )
@@ -26,17 +44,25 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 __all__ = [
+    "OUTCOME_TABLE",
     "Cause",
     "DeadLetterReason",
+    "Decision",
+    "Limits",
     "Outcome",
+    "Policy",
+    "Row",
     "backoff_seconds",
-    "classify",
+    "cause_of",
     "dead_letter_attributes",
+    "decide",
+    "outcome_table_markdown",
 ]
 
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 900
-_ENVELOPE_STEPS = (Step.MAIL, Step.RCPT, Step.DATA)
+_SESSION_STEPS = frozenset({Step.CONNECT, Step.TLS, Step.EHLO, Step.AUTH})
+_ENVELOPE_STEPS = frozenset({Step.MAIL, Step.RCPT, Step.DATA})
 _MAX_ATTRIBUTE_TEXT = 1024
 
 
@@ -54,76 +80,304 @@ class DeadLetterReason(StrEnum):
     PERMANENT = "permanent"
     """Retrying cannot help (bad message, 5xx to the envelope or content)."""
     ATTEMPTS_EXHAUSTED = "attempts-exhausted"
-    """Retryable, but the project's attempts ran out."""
+    """Retryable, but the project's attempts (or the queue's receives) ran out."""
+
+
+class Policy(StrEnum):
+    """What a row of the outcome table does with a failed attempt."""
+
+    DEAD_LETTER = "dead-letter"
+    """At once: no later attempt can succeed."""
+    RETRY = "retry"
+    """With backoff; dead-lettered with the last cause when the attempts run out."""
+    WAIT = "wait"
+    """Another attempt holds the message: try after it ends; not dead-lettered for this."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class Cause:
-    """Why a message was not delivered, in the words of the DLQ attributes and the logs.
+    """Why an attempt failed, in the words of the DLQ attributes, the logs and the metrics.
 
     Attributes
     ----------
     kind:
-        ``message``, ``config``, ``smtp`` or ``aws``.
+        ``message``, ``config``, ``smtp``, ``aws``, ``lambda`` or ``internal``.
     code:
-        A stable name: a ``ConfigError``/``MessageError`` code, or ``smtp_<step>`` (with
-        ``smtp_timeout`` and ``smtp_disconnected`` for network faults).
+        A stable name: a ``ConfigError``/``MessageError`` code, ``smtp_<step>``,
+        ``smtp_timeout``, ``smtp_disconnected``, ``smtp_protocol``, ``smtp_outcome_unknown``,
+        ``config_unavailable``, ``idempotency_unavailable``, ``idempotency_in_progress``,
+        ``out_of_time`` or ``internal_error``.
     message:
         The error, for a person (redacted: never a password).
-    permanent:
-        ``True``: dead-letter at once. ``False``: retry with backoff until attempts run out.
     step, smtp_code, smtp_reply:
         The SMTP step and the server's reply, for SMTP failures.
+    maybe_delivered:
+        The server may have kept the message (the connection was lost after the whole message
+        was sent), or another attempt may be sending it.
     """
 
     kind: str
     code: str
     message: str
-    permanent: bool
     step: str | None = None
     smtp_code: int | None = None
     smtp_reply: str | None = None
+    maybe_delivered: bool = False
 
 
-def classify(error: Exception) -> Cause:
-    """Map an error of the delivery path to its :class:`Cause` (the table of DESIGN §5).
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """What bounds the retries of one attempt.
 
-    - A bad message (not JSON, fails the schema, unknown template, render error, bad
-      recipient): permanent.
-    - An SMTP 5xx to MAIL, RCPT or DATA: permanent.
-    - 4xx replies, timeouts, lost connections, DNS, SSM or DynamoDB errors: retry.
-    - TLS verification, STARTTLS missing, AUTH rejected, a bad URI or config: retry, since an
-      operator may fix the configuration; the message is dead-lettered when attempts run out.
+    Attributes
+    ----------
+    max_attempts:
+        Attempts the project allows (``message_retries + 1``, at most ``max_receive_count``).
+    max_receive_count:
+        The queue's ``maxReceiveCount``: SQS moves a message to the DLQ itself, without a cause,
+        after that many receives.
+    backoff_base_seconds:
+        The first retry's delay; each later one doubles it.
+    min_delay_seconds:
+        The least delay of a retry (past an idempotency record this attempt left in progress).
+    in_progress_seconds:
+        How long another attempt may hold a message's idempotency record (the function's
+        timeout).
+    """
+
+    max_attempts: int
+    max_receive_count: int
+    backoff_base_seconds: int = BACKOFF_BASE_SECONDS
+    min_delay_seconds: int = 0
+    in_progress_seconds: int = 60
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    """One row of the outcome table.
+
+    Attributes
+    ----------
+    failure:
+        What went wrong, for the README.
+    policy:
+        What happens to the message.
+    matches:
+        Whether a :class:`Cause` belongs to this row.
+    note:
+        What the README adds about the outcome, if anything.
+    """
+
+    failure: str
+    policy: Policy
+    matches: Callable[[Cause], bool]
+    note: str = ""
+
+
+def _is_4xx(cause: Cause) -> bool:
+    return cause.smtp_code is not None and 400 <= cause.smtp_code < 500
+
+
+def _is_5xx(cause: Cause) -> bool:
+    return cause.smtp_code is not None and 500 <= cause.smtp_code < 600
+
+
+def _refused_content(cause: Cause) -> bool:
+    return cause.kind == "smtp" and cause.step in _ENVELOPE_STEPS and _is_5xx(cause)
+
+
+def _operator_fixable(cause: Cause) -> bool:
+    """TLS, AUTH or a refusal of the session: the project's settings or its server must change."""
+    if cause.kind == "config":
+        return True
+    if cause.kind != "smtp" or cause.step not in _SESSION_STEPS or _is_4xx(cause):
+        return False
+    return _is_5xx(cause) or cause.code in {"smtp_tls", "smtp_auth"}
+
+
+OUTCOME_TABLE: tuple[Row, ...] = (
+    Row(
+        failure="body not JSON, fails the schema, unknown template, render error, bad "
+        "recipient, an envelope the server cannot take",
+        policy=Policy.DEAD_LETTER,
+        matches=lambda cause: cause.kind == "message",
+    ),
+    Row(
+        failure="SMTP 5xx reply to MAIL, RCPT or DATA",
+        policy=Policy.DEAD_LETTER,
+        matches=_refused_content,
+        note="the reply is in its attributes",
+    ),
+    Row(
+        failure="connection lost or timed out after the whole message was sent "
+        "(`smtp_outcome_unknown`): the server may have kept it",
+        policy=Policy.RETRY,
+        matches=lambda cause: cause.code == "smtp_outcome_unknown",
+        note="with the same `Message-ID`; dead-lettered with `courier.maybe_delivered=true`",
+    ),
+    Row(
+        failure="TLS (untrusted certificate, STARTTLS missing), AUTH refused, a 5xx greeting "
+        "or EHLO, a bad connection URI or project setting",
+        policy=Policy.RETRY,
+        matches=_operator_fixable,
+        note="you may fix the settings meanwhile",
+    ),
+    Row(
+        failure="4xx reply at any step, a timeout, a lost or refused connection, DNS, a reply "
+        "that is not SMTP",
+        policy=Policy.RETRY,
+        matches=lambda cause: cause.kind == "smtp",
+    ),
+    Row(
+        failure="another attempt holds the message (its idempotency record is in progress)",
+        policy=Policy.WAIT,
+        matches=lambda cause: cause.code == "idempotency_in_progress",
+        note="never dead-lettered for this, but at the queue's last receive",
+    ),
+    Row(
+        failure="SSM or DynamoDB could not be read or written before the message was sent",
+        policy=Policy.RETRY,
+        matches=lambda cause: cause.kind == "aws",
+    ),
+    Row(
+        failure="the invocation has too little time left to start the message "
+        "(`out_of_time`: the function's timeout against `SmtpTimeoutSeconds`)",
+        policy=Policy.RETRY,
+        matches=lambda cause: cause.code == "out_of_time",
+    ),
+    Row(
+        failure="anything else (a bug: `internal_error`)",
+        policy=Policy.RETRY,
+        matches=lambda cause: True,
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """What to do with a failed attempt.
+
+    Attributes
+    ----------
+    outcome:
+        :attr:`Outcome.RETRIED` or :attr:`Outcome.DEAD_LETTERED`.
+    cause:
+        Why (``maybe_delivered`` set when the message may have been delivered).
+    row:
+        The row of :data:`OUTCOME_TABLE` that decided.
+    reason:
+        Why it was dead-lettered (``None`` when retried).
+    delay:
+        Seconds until the retry (``None`` when dead-lettered).
+    """
+
+    outcome: Outcome
+    cause: Cause
+    row: Row
+    reason: DeadLetterReason | None = None
+    delay: int | None = None
+
+
+def decide(
+    error: BaseException,
+    *,
+    attempt: int,
+    limits: Limits,
+    earlier_maybe_delivered: bool = False,
+) -> Decision:
+    """Decide the outcome of an attempt that failed with ``error``.
+
+    Parameters
+    ----------
+    error:
+        What the attempt raised.
+    attempt:
+        This attempt's number (the record's ``ApproximateReceiveCount``, 1 at first).
+    limits:
+        The project's attempts, the queue's receives and the delays.
+    earlier_maybe_delivered:
+        An earlier attempt may have delivered the message: a dead-lettered message says so.
 
     Example
     -------
-    >>> classify(MessageError("recipient", "recipient_invalid", "not an address")).permanent
-    True
+    >>> from courier.errors import step_error
+    >>> busy = step_error(Step.RCPT, 450, "4.2.1 busy", endpoint="smtp://mx:587/")
+    >>> limits = Limits(max_attempts=3, max_receive_count=21)
+    >>> [decide(busy, attempt=n, limits=limits).delay for n in (1, 2, 3)]
+    [30, 60, None]
+    """
+    cause = cause_of(error)
+    if earlier_maybe_delivered:
+        cause = replace(cause, maybe_delivered=True)
+    row = next(row for row in OUTCOME_TABLE if row.matches(cause))
+    if row.policy is Policy.DEAD_LETTER:
+        return _dead_letter(cause, row, DeadLetterReason.PERMANENT)
+    if row.policy is Policy.WAIT:
+        if attempt >= limits.max_receive_count:  # SQS would move it without a cause
+            return _dead_letter(cause, row, DeadLetterReason.ATTEMPTS_EXHAUSTED)
+        delay = max(limits.in_progress_seconds, limits.min_delay_seconds)
+        return Decision(outcome=Outcome.RETRIED, cause=cause, row=row, delay=delay)
+    if attempt >= min(limits.max_attempts, limits.max_receive_count):
+        return _dead_letter(cause, row, DeadLetterReason.ATTEMPTS_EXHAUSTED)
+    delay = max(
+        backoff_seconds(attempt, base=limits.backoff_base_seconds), limits.min_delay_seconds
+    )
+    return Decision(outcome=Outcome.RETRIED, cause=cause, row=row, delay=delay)
+
+
+def _dead_letter(cause: Cause, row: Row, reason: DeadLetterReason) -> Decision:
+    return Decision(outcome=Outcome.DEAD_LETTERED, cause=cause, row=row, reason=reason)
+
+
+def cause_of(error: BaseException) -> Cause:
+    """The facts of ``error`` as a :class:`Cause` (no policy: that is :func:`decide`'s).
+
+    Example
+    -------
+    >>> cause_of(MessageError("recipient", "recipient_invalid", "not an address")).code
+    'recipient_invalid'
     """
     if isinstance(error, MessageError):
-        return Cause(kind="message", code=error.code, message=str(error), permanent=True)
+        return Cause(kind="message", code=error.code, message=str(error))
     if isinstance(error, ConfigError):
-        return Cause(kind="config", code=error.code, message=str(error), permanent=False)
+        return Cause(kind="config", code=error.code, message=str(error))
     if isinstance(error, SmtpError):
         return Cause(
             kind="smtp",
             code=_smtp_code(error),
             message=str(error),
-            permanent=error.step in _ENVELOPE_STEPS and not error.transient,
             step=str(error.step),
             smtp_code=error.code,
             smtp_reply=f"{error.code} {error.reply}" if error.code is not None else None,
+            maybe_delivered=error.maybe_accepted,
         )
     if isinstance(error, ConfigUnavailableError):
-        return Cause(kind="aws", code="config_unavailable", message=str(error), permanent=False)
-    return Cause(kind="aws", code=type(error).__name__, message=str(error), permanent=False)
+        return Cause(kind="aws", code="config_unavailable", message=str(error))
+    if isinstance(error, IdempotencyStoreError):
+        return Cause(kind="aws", code="idempotency_unavailable", message=str(error))
+    if isinstance(error, DeliveryInProgressError):
+        return Cause(
+            kind="aws", code="idempotency_in_progress", message=str(error), maybe_delivered=True
+        )
+    if isinstance(error, OutOfTimeError):
+        return Cause(kind="lambda", code="out_of_time", message=str(error))
+    # A bug: its text may quote anything it was given, so only its type is shown.
+    return Cause(
+        kind="internal",
+        code="internal_error",
+        message=f"unexpected {type(error).__name__} (the function's log has the traceback)",
+    )
 
 
 def _smtp_code(error: SmtpError) -> str:
+    if error.maybe_accepted:
+        return "smtp_outcome_unknown"
     if isinstance(error, SmtpTimeoutError):
         return "smtp_timeout"
     if isinstance(error, SmtpDisconnectedError):
         return "smtp_disconnected"
+    if isinstance(error, SmtpProtocolError):
+        return "smtp_protocol"
     return f"smtp_{error.step.lower()}"
 
 
@@ -139,20 +393,21 @@ def backoff_seconds(attempt: int, *, base: int = BACKOFF_BASE_SECONDS) -> int:
 
 
 def dead_letter_attributes(
-    cause: Cause,
+    decision: Decision,
     *,
-    reason: DeadLetterReason,
     attempts: int,
     project_id: str,
     source_message_id: str,
 ) -> dict[str, MessageAttributeValueTypeDef]:
     """The SQS message attributes of a dead-lettered message: its cause, for people and alarms.
 
-    Every attribute is named ``courier.*``; SMTP failures add the step, the reply code and the
-    reply text. At most 10 attributes (the SQS limit).
+    Every attribute is named ``courier.*``; SMTP failures add the step and the reply (which
+    starts with its code), a message the server may have kept ``courier.maybe_delivered``. At
+    most 10 attributes (the SQS limit).
     """
+    cause = decision.cause
     values: dict[str, str | int | None] = {
-        "courier.reason": str(reason),
+        "courier.reason": str(decision.reason),
         "courier.error_kind": cause.kind,
         "courier.error_code": cause.code,
         "courier.error_message": cause.message,
@@ -160,8 +415,8 @@ def dead_letter_attributes(
         "courier.project_id": project_id,
         "courier.source_message_id": source_message_id,
         "courier.smtp_step": cause.step,
-        "courier.smtp_code": cause.smtp_code,
         "courier.smtp_reply": cause.smtp_reply,
+        "courier.maybe_delivered": "true" if cause.maybe_delivered else None,
     }
     attributes: dict[str, MessageAttributeValueTypeDef] = {}
     for name, value in values.items():
@@ -172,3 +427,24 @@ def dead_letter_attributes(
         else:
             attributes[name] = {"DataType": "String", "StringValue": value[:_MAX_ATTRIBUTE_TEXT]}
     return attributes
+
+
+_POLICY_TEXT = {
+    Policy.DEAD_LETTER: "**DLQ at once**",
+    Policy.RETRY: "**retried** with backoff, then **DLQ** when the attempts run out",
+    Policy.WAIT: "**retried** after the other attempt's time is up",
+}
+
+
+def outcome_table_markdown() -> str:
+    """The outcome table as the README shows it (a test keeps the two equal)."""
+    lines = [
+        "| what went wrong | where the message goes |",
+        "|---|---|",
+        "| nothing | **delivered** (the server accepted DATA) |",
+        "| it was delivered by an earlier attempt | acknowledged, **not sent again** |",
+    ]
+    for row in OUTCOME_TABLE:
+        outcome = _POLICY_TEXT[row.policy] + (f"; {row.note}" if row.note else "")
+        lines.append(f"| {row.failure} | {outcome} |")
+    return "\n".join(lines) + "\n"

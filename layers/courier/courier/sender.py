@@ -1,18 +1,23 @@
 """The sender: one SQS batch in, every message delivered, retried or dead-lettered.
 
 The batch runs through Powertools' ``BatchProcessor`` (partial batch responses). For each record
-:meth:`Sender.handle_record` parses the message, reads the project's configuration, composes the
-mail and sends it over the project's session for this batch, at most once per idempotency key.
-Any failure becomes an outcome of DESIGN §5 (:mod:`courier.outcomes`): dead-lettered with its
-cause (then acknowledged), or handed back to SQS with a backoff set through the message's
-visibility timeout. A message is acknowledged only when it was delivered or its DLQ write
-succeeded.
+:meth:`_Batch.handle_record` parses the message, reads the project's configuration, checks that
+the invocation has time for it, composes the mail and sends it over the project's session for
+this batch, at most once per idempotency key (Powertools idempotency on DynamoDB). Any failure
+is handed to :func:`courier.outcomes.decide`, and the sender carries the decision out:
+dead-lettered with its cause (then acknowledged), or handed back to SQS with a backoff set
+through the message's visibility timeout. A message is acknowledged only when it was delivered
+or its DLQ write succeeded.
+
+Every message's SMTP session ends by a deadline that leaves the invocation
+:data:`~courier.deadline.RESERVE_SECONDS` to record the outcomes.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,23 +29,37 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyInconsistentStateError,
+    IdempotencyPersistenceLayerError,
+)
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-from courier.config import ProjectConfig
+from courier.config import DEFAULT_MESSAGE_RETRIES, ProjectConfig
 from courier.config_provider import ConfigProvider
+from courier.deadline import RESERVE_SECONDS, Deadline, fits, seconds_needed
 from courier.delivery import Connections, compose
-from courier.errors import CourierError
+from courier.errors import (
+    ConfigError,
+    CourierError,
+    DeliveryInProgressError,
+    IdempotencyStoreError,
+    OutOfTimeError,
+)
+from courier.maybe_delivered import MaybeDeliveredRecord
 from courier.message import CourierMessage, parse_message
 from courier.observability import count_outcome, logger
 from courier.outcomes import (
     BACKOFF_BASE_SECONDS,
     Cause,
-    DeadLetterReason,
+    Decision,
+    Limits,
     Outcome,
     backoff_seconds,
-    classify,
     dead_letter_attributes,
+    decide,
 )
 
 if TYPE_CHECKING:
@@ -49,8 +68,12 @@ if TYPE_CHECKING:
 
 __all__ = ["HandedBack", "Sender", "SenderSettings"]
 
-DEFAULT_MESSAGE_RETRIES = 5
 IDEMPOTENCY_EXPIRY_SECONDS = 24 * 60 * 60
+IDEMPOTENCY_WRITE_ATTEMPTS = 3
+"""Tries of the idempotency record's last write (success, or release after a failure), on top
+of boto3's own retries."""
+SOURCE_MESSAGE_ID_ATTRIBUTE = "courier.source_message_id"
+"""Set on every dead-lettered message: a redriven message keeps its idempotency key by it."""
 
 
 class HandedBack(CourierError):
@@ -103,6 +126,9 @@ class Sender:
         For DLQ writes and visibility changes.
     persistence_store:
         Powertools idempotency store (DynamoDB); ``None`` turns duplicate suppression off.
+    maybe_delivered:
+        Where messages a server may have kept are noted across attempts (``None``: only the
+        attempt that lost the connection knows).
 
     Example
     -------
@@ -118,10 +144,13 @@ class Sender:
         config_provider: ConfigProvider,
         sqs_client: SQSClient,
         persistence_store: BasePersistenceLayer | None,
+        maybe_delivered: MaybeDeliveredRecord | None = None,
     ) -> None:
         self.settings = settings
         self._config_provider = config_provider
         self._sqs = sqs_client
+        self._store = persistence_store
+        self._maybe_delivered = maybe_delivered
         self._idempotency = IdempotencyConfig(
             event_key_jmespath="key",
             raise_on_no_idempotency_key=True,
@@ -141,13 +170,7 @@ class Sender:
     def handle(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         """Process one SQS event; return the partial batch response."""
         self._idempotency.register_lambda_context(context)
-        batch = _Batch(
-            settings=self.settings,
-            config_provider=self._config_provider,
-            sqs_client=self._sqs,
-            deliver_once=self._deliver_once,
-            context=context,
-        )
+        batch = _Batch(self, context)
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         try:
             return process_partial_response(
@@ -157,13 +180,34 @@ class Sender:
             batch.finish()
 
 
+@dataclass
+class _Attempt:
+    """What one attempt at a message did, whatever the idempotency layer reports after it."""
+
+    message_id: str | None = None
+    accepted: bool = False
+    """The server accepted the message (its ``250`` to the final dot)."""
+    error: Exception | None = None
+
+
 def _deliver(
-    *, delivery: dict[str, str], mail_message: CourierMessage, config: ProjectConfig, batch: _Batch
+    *,
+    delivery: dict[str, str],
+    mail_message: CourierMessage,
+    config: ProjectConfig,
+    batch: _Batch,
+    attempt: _Attempt,
 ) -> dict[str, str]:
     """Send one message (wrapped by Powertools idempotency: once per ``delivery["key"]``)."""
-    mail = compose(mail_message, config)
-    batch.connections.send(mail, config)
-    return {"message_id": str(mail.email["Message-ID"])}
+    mail = compose(mail_message, config, key=delivery["key"])
+    attempt.message_id = str(mail.email["Message-ID"])
+    try:
+        batch.connections.send(mail, config, deadline=batch.deadline)
+    except Exception as error:
+        attempt.error = error
+        raise
+    attempt.accepted = True
+    return {"message_id": attempt.message_id}
 
 
 def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
@@ -171,26 +215,22 @@ def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
 
 
 class _Batch:
-    """The state of one invocation: its SMTP sessions and the visibility changes to make."""
+    """The state of one invocation: its deadline, its SMTP sessions and the visibility changes
+    to make."""
 
-    def __init__(
-        self,
-        *,
-        settings: SenderSettings,
-        config_provider: ConfigProvider,
-        sqs_client: SQSClient,
-        deliver_once: Callable[..., dict[str, Any]],
-        context: LambdaContext,
-    ) -> None:
-        self._settings = settings
-        self._config_provider = config_provider
-        self._sqs = sqs_client
-        self._deliver_once = deliver_once
+    def __init__(self, sender: Sender, context: LambdaContext) -> None:
+        self._sender = sender
+        self._settings = sender.settings
         self._context = context
         self._visibility: list[tuple[str, str, int]] = []
-        self._socket_timeout = self._fit_socket_timeout()
+        started_with = self._remaining_seconds()
+        self.deadline = Deadline.after(started_with - RESERVE_SECONDS)
+        """When every SMTP session of this invocation must be done."""
+        # Another attempt's idempotency record lasts until its invocation ended: at most the
+        # function's timeout, which is about what this invocation started with.
+        self._in_progress_seconds = math.ceil(started_with) + 1
         self.connections = Connections(
-            timeout=self._socket_timeout,
+            timeout=self._settings.smtp_timeout,
             allow_private_hosts=self._settings.allow_private_hosts,
         )
 
@@ -199,85 +239,166 @@ class _Batch:
         # Keys of the previous record must not leak into this record's logs.
         logger.set_correlation_id(record.message_id)
         logger.append_keys(sqs_message_id=record.message_id, attempt=attempt, project_id=None)
-        if self._out_of_time():
-            self._hand_back(record, delay=0)
-            raise HandedBack(
-                Cause(
-                    kind="lambda",
-                    code="out_of_time",
-                    message="stopped before the function's timeout",
-                    permanent=False,
-                )
-            )
         project_id = self._settings.default_project
-        retries = DEFAULT_MESSAGE_RETRIES
+        retries: int | None = None
+        key: str | None = None
+        state = _Attempt()
         try:
             message = parse_message(record.body)
             project_id = message.project_id or project_id
-            message_key = message.id or record.message_id
+            message_key = message.id or _source_message_id(record) or record.message_id
+            key = f"{project_id}:{message_key}"
             logger.set_correlation_id(message_key)
             logger.append_keys(project_id=project_id)
-            config = self._config_provider.get(project_id)
+            try:
+                config = self._sender._config_provider.get(project_id)
+            except ConfigError as error:
+                retries = error.message_retries
+                raise
             retries = config.message_retries
-            result = self._deliver_once(
-                delivery={"key": f"{project_id}:{message_key}"},
-                mail_message=message,
-                config=config,
-                batch=self,
-            )
+            self._check_time()
+            result = self._deliver(message, config, key, state)
         except Exception as error:  # every failure must end as an outcome, bugs included
-            return self._fail(record, classify(error), attempt, project_id, retries)
+            holds_record = isinstance(error, _Failure) and error.holds_record
+            if isinstance(error, _Failure):
+                error = error.error
+            limits = self._limits(retries, holds_record=holds_record)
+            return self._failed(record, error, attempt, limits, project_id, key, state)
         outcome = Outcome.DUPLICATE if result.get("duplicate") else Outcome.DELIVERED
         logger.info(f"message {outcome}", extra={"smtp_message_id": result.get("message_id")})
         count_outcome(outcome)
         return str(outcome)
 
     def finish(self) -> None:
-        self.connections.close_all()
+        self.connections.close_all(deadline=self.deadline)
         self._apply_visibility()
 
-    def _fail(
-        self, record: SQSRecord, cause: Cause, attempt: int, project_id: str, retries: int
-    ) -> str:
-        max_attempts = min(retries + 1, self._settings.max_receive_count)
-        log = {"error_kind": cause.kind, "error_code": cause.code, "smtp_step": cause.step}
-        if cause.permanent or attempt >= max_attempts:
-            reason = (
-                DeadLetterReason.PERMANENT
-                if cause.permanent
-                else DeadLetterReason.ATTEMPTS_EXHAUSTED
-            )
-            self._dead_letter(record, cause, reason, attempt, project_id)
-            logger.error(f"message dead-lettered ({reason}): {cause.message}", extra=log)
-            count_outcome(Outcome.DEAD_LETTERED, cause)
-            return str(Outcome.DEAD_LETTERED)
-        delay = backoff_seconds(attempt, base=self._settings.backoff_base_seconds)
-        self._hand_back(record, delay=delay)
-        logger.warning(f"message retried in {delay}s: {cause.message}", extra=log)
-        count_outcome(Outcome.RETRIED, cause)
-        raise HandedBack(cause)
+    # Delivering, with the idempotency record's faults turned into facts.
 
-    def _dead_letter(
+    def _deliver(
+        self, message: CourierMessage, config: ProjectConfig, key: str, state: _Attempt
+    ) -> dict[str, Any]:
+        """Deliver at most once per ``key``.
+
+        Raises
+        ------
+        _Failure
+            The attempt's own error, when the idempotency record could not be released after
+            it (a retry must wait until the record expires).
+        DeliveryInProgressError, IdempotencyStoreError
+            The idempotency store's faults, as facts.
+        """
+        delivery = {"key": key}
+        try:
+            result = self._sender._deliver_once(
+                delivery=delivery, mail_message=message, config=config, batch=self, attempt=state
+            )
+        except IdempotencyAlreadyInProgressError as exc:
+            raise DeliveryInProgressError(
+                "another attempt is sending this message (its idempotency record is in progress)"
+            ) from exc
+        except IdempotencyInconsistentStateError as exc:
+            raise IdempotencyStoreError(
+                f"the idempotency store answered inconsistently ({exc})"
+            ) from exc
+        except IdempotencyPersistenceLayerError as exc:
+            if state.accepted:  # delivered; only recording it failed
+                self._retry_write("save_success", delivery, {"message_id": state.message_id})
+                return {"message_id": state.message_id}
+            if state.error is None:
+                raise IdempotencyStoreError(
+                    f"the idempotency record could not be written, nothing was sent ({exc})"
+                ) from exc
+            released = self._retry_write("delete_record", delivery, state.error)
+            raise _Failure(state.error, holds_record=not released) from exc
+        return result
+
+    def _retry_write(self, method: str, delivery: dict[str, str], argument: Any) -> bool:
+        """Try an idempotency record's last write again, a few times; ``True`` once it held."""
+        store = self._sender._store
+        assert store is not None
+        for _ in range(IDEMPOTENCY_WRITE_ATTEMPTS):
+            try:
+                if method == "save_success":
+                    store.save_success(data=delivery, result=argument)
+                else:
+                    store.delete_record(data=delivery, exception=argument)
+            except Exception as exc:
+                logger.warning(f"the idempotency record's {method} failed: {exc!r}")
+                continue
+            return True
+        logger.error(
+            f"the idempotency record could not be updated ({method}); the outcome stands",
+            extra={"idempotency_write": method},
+        )
+        return False
+
+    # Carrying out a decision.
+
+    def _failed(
         self,
         record: SQSRecord,
-        cause: Cause,
-        reason: DeadLetterReason,
+        error: Exception,
         attempt: int,
+        limits: Limits,
         project_id: str,
+        key: str | None,
+        state: _Attempt,
+    ) -> str:
+        decision = decide(error, attempt=attempt, limits=limits)
+        if (
+            decision.outcome is Outcome.DEAD_LETTERED
+            and not decision.cause.maybe_delivered
+            and attempt > 1
+            and key is not None
+            and self._earlier_maybe_delivered(key)
+        ):
+            decision = decide(error, attempt=attempt, limits=limits, earlier_maybe_delivered=True)
+        log = {
+            "error_kind": decision.cause.kind,
+            "error_code": decision.cause.code,
+            "smtp_step": decision.cause.step,
+            "maybe_delivered": decision.cause.maybe_delivered,
+        }
+        if decision.cause.kind == "internal":
+            logger.exception("unexpected error", exc_info=error)
+        if decision.outcome is Outcome.DEAD_LETTERED:
+            self._dead_letter(record, decision, attempt, project_id)
+            logger.error(
+                f"message dead-lettered ({decision.reason}): {decision.cause.message}", extra=log
+            )
+            count_outcome(Outcome.DEAD_LETTERED, decision.cause)
+            return str(Outcome.DEAD_LETTERED)
+        assert decision.delay is not None
+        if decision.cause.maybe_delivered and key is not None and state.message_id is not None:
+            self._note_maybe_delivered(key, state.message_id)
+        self._hand_back(record, delay=decision.delay)
+        logger.warning(f"message retried in {decision.delay}s: {decision.cause.message}", extra=log)
+        count_outcome(Outcome.RETRIED, decision.cause)
+        raise HandedBack(decision.cause)
+
+    def _dead_letter(
+        self, record: SQSRecord, decision: Decision, attempt: int, project_id: str
     ) -> None:
-        """Write the original body with its cause to the DLQ; raises if SQS refuses (so the
-        record is retried rather than lost)."""
-        self._sqs.send_message(
-            QueueUrl=self._settings.dead_letter_queue_url,
-            MessageBody=record.body,
-            MessageAttributes=dead_letter_attributes(
-                cause,
-                reason=reason,
-                attempts=attempt,
-                project_id=project_id,
-                source_message_id=record.message_id,
-            ),
-        )
+        """Write the original body with its cause to the DLQ; if SQS refuses, hand the record
+        back with backoff instead (so it is retried rather than lost)."""
+        try:
+            self._sender._sqs.send_message(
+                QueueUrl=self._settings.dead_letter_queue_url,
+                MessageBody=record.body,
+                MessageAttributes=dead_letter_attributes(
+                    decision,
+                    attempts=attempt,
+                    project_id=project_id,
+                    source_message_id=_source_message_id(record) or record.message_id,
+                ),
+            )
+        except Exception:
+            logger.exception("could not write the message to the dead-letter queue")
+            self._hand_back(
+                record, delay=backoff_seconds(attempt, base=self._settings.backoff_base_seconds)
+            )
+            raise
 
     def _hand_back(self, record: SQSRecord, *, delay: int) -> None:
         self._visibility.append((record.queue_url, record.receipt_handle, delay))
@@ -292,7 +413,7 @@ class _Batch:
             for start in range(0, len(entries), 10):
                 chunk = entries[start : start + 10]
                 try:
-                    self._sqs.change_message_visibility_batch(
+                    self._sender._sqs.change_message_visibility_batch(
                         QueueUrl=queue_url,
                         Entries=[
                             {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": delay}
@@ -302,15 +423,66 @@ class _Batch:
                 except Exception:
                     logger.exception("could not set the backoff of retried messages")
 
+    # The record of messages a server may have kept.
+
+    def _note_maybe_delivered(self, key: str, message_id: str) -> None:
+        record = self._sender._maybe_delivered
+        if record is None:
+            return
+        try:
+            record.mark(key, message_id=message_id)
+        except Exception:
+            logger.exception("could not note that the server may have kept the message")
+
+    def _earlier_maybe_delivered(self, key: str) -> bool:
+        record = self._sender._maybe_delivered
+        if record is None:
+            return False
+        try:
+            return record.is_marked(key)
+        except Exception:
+            logger.exception("could not read whether an earlier attempt may have delivered")
+            return True  # say "maybe" rather than invite a duplicate on redrive
+
+    # Time and limits.
+
+    def _limits(self, retries: int | None, *, holds_record: bool) -> Limits:
+        attempts = (DEFAULT_MESSAGE_RETRIES if retries is None else retries) + 1
+        return Limits(
+            max_attempts=min(attempts, self._settings.max_receive_count),
+            max_receive_count=self._settings.max_receive_count,
+            backoff_base_seconds=self._settings.backoff_base_seconds,
+            min_delay_seconds=self._in_progress_seconds if holds_record else 0,
+            in_progress_seconds=self._in_progress_seconds,
+        )
+
+    def _check_time(self) -> None:
+        remaining = self._remaining_seconds()
+        timeout = self._settings.smtp_timeout
+        if not fits(remaining_seconds=remaining, smtp_timeout=timeout):
+            raise OutOfTimeError(
+                f"the invocation has {remaining:.1f}s left, and a message needs "
+                f"SmtpTimeoutSeconds ({timeout:g}s) plus {RESERVE_SECONDS:g}s to record its "
+                "outcome: if every invocation starts this short, raise the sender function's "
+                "timeout or lower SmtpTimeoutSeconds",
+                remaining_seconds=remaining,
+                needed_seconds=seconds_needed(timeout),
+            )
+
     def _remaining_seconds(self) -> float:
         return float(self._context.get_remaining_time_in_millis()) / 1000
 
-    def _fit_socket_timeout(self) -> float:
-        """The batch's socket timeout: ``SmtpTimeoutSeconds``, shrunk so that a message can
-        start with the time this invocation has (see :meth:`_out_of_time`)."""
-        return max(1.0, min(self._settings.smtp_timeout, (self._remaining_seconds() - 2) / 3))
 
-    def _out_of_time(self) -> bool:
-        # A message may wait on a couple of socket timeouts (e.g. a reopen, then DATA), and its
-        # outcome must still be recorded before the function is stopped.
-        return self._remaining_seconds() < 2 * self._socket_timeout + 2
+class _Failure(Exception):
+    """An attempt's own error, with whether it left its idempotency record in progress."""
+
+    def __init__(self, error: Exception, *, holds_record: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.holds_record = holds_record
+
+
+def _source_message_id(record: SQSRecord) -> str | None:
+    """The id of the SQS message this one was redriven from, if it came back from the DLQ."""
+    attribute = record.message_attributes.get(SOURCE_MESSAGE_ID_ATTRIBUTE)
+    return attribute.string_value if attribute is not None else None

@@ -12,8 +12,12 @@ Three rules are never bent, whatever the server offers:
 * ``disable_starttls=true`` never upgrades, even when the server offers STARTTLS.
 * AUTH is sent only after TLS in every mode but ``disable_starttls``.
 
+Every read and write of a message's session ends by the message's deadline
+(:mod:`courier.smtp_client`), not only by the per-reply timeout.
+
 Every ``smtplib``, ``ssl`` and socket failure leaves this module as an
-:class:`~courier.errors.SmtpError` that names the step, the reply and whether it is transient.
+:class:`~courier.errors.SmtpError` that names the step and the reply, and says whether the
+whole message had been sent when the connection was lost (``maybe_accepted``).
 """
 
 from __future__ import annotations
@@ -30,24 +34,36 @@ from functools import cached_property
 from types import TracebackType
 from typing import Any, Self
 
+from courier.deadline import Deadline
 from courier.errors import (
     ConfigError,
     MessageError,
     SmtpConnectError,
     SmtpDisconnectedError,
     SmtpError,
+    SmtpProtocolError,
     SmtpTimeoutError,
     SmtpTlsError,
     Step,
     step_error,
 )
 from courier.network import resolve_smtp_host
+from courier.smtp_client import (
+    BoundedSMTP,
+    ConnectTimeout,
+    DeadlineReached,
+    StartTlsInjection,
+)
 from courier.uri import ConnectionUri, Security
 
 __all__ = ["ReplyListener", "Transport", "build_ssl_context"]
 
 _STARTTLS_PORTS = "25, 587, 2525"
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+_QUIT_SECONDS = 1.0
+"""QUIT is a courtesy: the session is over whatever the server answers."""
+_CLOSING = 421
+"""RFC 5321 §3.8: the server is closing the session."""
 
 ReplyListener = Callable[[Step, int, str], None]
 """Called with ``(step, code, text)`` for each reply that moves a session on: the greeting
@@ -94,8 +110,9 @@ class Transport:
     uri:
         Where to connect, how to secure the session and whom to AUTH as.
     timeout:
-        Seconds every socket operation may take (connect, TLS handshake, each reply). Keep it
-        below the Lambda's remaining time.
+        Seconds each step may take: the connection, the TLS handshake, each write and each
+        whole reply. A message's deadline (``deadline=`` of :meth:`open` and :meth:`send`)
+        bounds all of them together.
     local_hostname:
         The name given in EHLO.
     allow_private_hosts:
@@ -132,7 +149,7 @@ class Transport:
         self.local_hostname = local_hostname
         self.allow_private_hosts = allow_private_hosts
         self.on_reply = on_reply
-        self.connection: smtplib.SMTP | None = None
+        self.connection: BoundedSMTP | None = None
         self._endpoint = uri.redacted()
 
     @cached_property
@@ -145,8 +162,13 @@ class Transport:
         """Whether a session is open."""
         return self.connection is not None
 
-    def open(self) -> bool:
+    def open(self, *, deadline: Deadline | None = None) -> bool:
         """Connect, secure the session as the URI says, EHLO and AUTH.
+
+        Parameters
+        ----------
+        deadline:
+            When all of it must be done; only the per-step ``timeout`` bounds it otherwise.
 
         Returns
         -------
@@ -160,7 +182,7 @@ class Transport:
         """
         if self.connection is not None:
             return False
-        connection = self._connect()
+        connection = self._connect(deadline or Deadline.never())
         try:
             self._ehlo(connection)
             if self.uri.security is Security.STARTTLS:
@@ -174,10 +196,12 @@ class Transport:
         self.connection = connection
         return True
 
-    def close(self) -> None:
-        """End the session with QUIT; never raises."""
+    def close(self, *, deadline: Deadline | None = None) -> None:
+        """End the session with QUIT (waiting at most a second, or until ``deadline``); never
+        raises."""
         if self.connection is None:
             return
+        self.connection.deadline = (deadline or Deadline.never()).sooner(_QUIT_SECONDS)
         try:
             self.connection.quit()
         except (smtplib.SMTPException, OSError):
@@ -185,10 +209,22 @@ class Transport:
         finally:
             self.connection = None
 
-    def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+    def send(
+        self,
+        message: EmailMessage,
+        *,
+        sender: str,
+        recipient: str,
+        deadline: Deadline | None = None,
+    ) -> None:
         """Send ``message`` from the envelope ``sender`` to ``recipient``, opening if needed.
 
         The envelope is given apart from the headers, which are sent as they are.
+
+        Parameters
+        ----------
+        deadline:
+            When the whole message (opening the session included) must be done.
 
         Raises
         ------
@@ -197,13 +233,16 @@ class Transport:
             take); nothing was sent.
         SmtpError
             The step that failed. After a refusal the session stays usable for the next
-            message; after a timeout or a lost connection it is closed.
+            message; after a timeout, a lost connection or a 421 it is closed. An error with
+            ``maybe_accepted`` came after the whole message was sent: the server may have kept
+            it.
         """
         for name, address in (("sender", sender), ("recipient", recipient)):
             if any(c in address for c in "\r\n\0") or not address:
                 raise MessageError(name, "envelope_address_invalid", f"{address!r} is invalid")
-        self.open()
+        self.open(deadline=deadline)
         assert self.connection is not None
+        self.connection.deadline = deadline or Deadline.never()
         payload = message.as_bytes(policy=SMTP_POLICY)
         options = self._mail_options(sender, recipient, payload)
         try:
@@ -212,9 +251,12 @@ class Transport:
             else:
                 self._command(Step.MAIL, {250}, self.connection.mail, sender, options)
                 self._command(Step.RCPT, {250, 251}, self.connection.rcpt, recipient)
-                self._command(Step.DATA, {250}, self.connection.data, payload)
+                self._command(Step.DATA, {354}, self.connection.docmd, "DATA")
+                self._send_content(payload)
         except SmtpError as error:
-            if error.code is not None and self.connection is not None:
+            if error.code == _CLOSING and self.connection is not None:
+                self._forget(self.connection)
+            elif error.code is not None and self.connection is not None:
                 self._reset()
             raise
 
@@ -232,7 +274,7 @@ class Transport:
 
     # The steps of a session.
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self, deadline: Deadline) -> BoundedSMTP:
         addresses = resolve_smtp_host(
             self.uri.host,
             self.uri.port,
@@ -242,26 +284,33 @@ class Transport:
         error: SmtpConnectError | None = None
         for address, port in addresses:
             connection = self._new_connection()
+            connection.deadline = deadline
             try:
                 with self._translate(Step.CONNECT, connection):
                     code, greeting = connection.connect(address, port)
             except SmtpConnectError as exc:
                 error = exc  # try the host's next address
-            else:
-                # Each command is a small write: don't let Nagle's algorithm hold one back.
-                if connection.sock is not None:
-                    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self._heard(Step.CONNECT, code, greeting)
-                return connection
+                continue
+            try:
+                self._expect(Step.CONNECT, {220}, code, greeting)
+            except SmtpError:
+                connection.close()
+                raise
+            # Each command is a small write: don't let Nagle's algorithm hold one back.
+            if connection.sock is not None:
+                connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._heard(Step.CONNECT, code, greeting)
+            return connection
         assert error is not None
         raise error
 
-    def _new_connection(self) -> smtplib.SMTP:
-        if self.uri.security is Security.IMPLICIT_TLS:
-            return smtplib.SMTP_SSL(
-                local_hostname=self.local_hostname, timeout=self.timeout, context=self.ssl_context
-            )
-        return smtplib.SMTP(local_hostname=self.local_hostname, timeout=self.timeout)
+    def _new_connection(self) -> BoundedSMTP:
+        implicit = self.uri.security is Security.IMPLICIT_TLS
+        return BoundedSMTP(
+            timeout=self.timeout,
+            local_hostname=self.local_hostname,
+            implicit_tls=self.ssl_context if implicit else None,
+        )
 
     def _ehlo(self, connection: smtplib.SMTP) -> None:
         with self._translate(Step.EHLO, connection):
@@ -329,25 +378,45 @@ class Transport:
         )
         with self._translate(Step.MAIL, connection):
             connection.send(commands.encode("utf-8" if "SMTPUTF8" in options else "ascii"))
+        accepted = {Step.MAIL: {250}, Step.RCPT: {250, 251}}
         replies: dict[Step, tuple[int, bytes]] = {}
-        for step in (Step.MAIL, Step.RCPT, Step.DATA):
-            with self._translate(step, connection):
-                replies[step] = connection.getreply()
         try:
-            self._expect(Step.MAIL, {250}, *replies[Step.MAIL])
-            self._expect(Step.RCPT, {250, 251}, *replies[Step.RCPT])
+            for step in (Step.MAIL, Step.RCPT, Step.DATA):
+                with self._translate(step, connection):
+                    replies[step] = connection.getreply()
+                if replies[step][0] == _CLOSING:
+                    break  # the server hangs up: no further reply will come
         except SmtpError:
-            if replies[Step.DATA][0] == 354:
+            # A server that refused MAIL and hung up is better described by its refusal.
+            for step, reply in replies.items():
+                self._expect(step, accepted[step], *reply)
+            raise
+        try:
+            self._expect(Step.MAIL, accepted[Step.MAIL], *replies[Step.MAIL])
+            self._expect(Step.RCPT, accepted[Step.RCPT], *replies[Step.RCPT])
+        except SmtpError:
+            if replies.get(Step.DATA, (0, b""))[0] == 354:
                 # A server that starts DATA anyway gets an empty message without a recipient.
                 with self._translate(Step.DATA, connection):
                     connection.send(b".\r\n")
                     connection.getreply()
             raise
         self._expect(Step.DATA, {354}, *replies[Step.DATA])
+        self._send_content(payload)
+
+    def _send_content(self, payload: bytes) -> None:
+        """The message after ``354``, then the server's verdict on it.
+
+        Once the final dot is sent, the server may keep the message even if its reply never
+        comes: a failure from there on is ``maybe_accepted``.
+        """
+        connection = self.connection
+        assert connection is not None
         with self._translate(Step.DATA, connection):
             connection.send(_data_section(payload))
+        with self._translate(Step.DATA, connection, maybe_accepted=True):
             code, reply = connection.getreply()
-        self._expect(Step.DATA, {250}, code, reply)
+        self._expect(Step.DATA, {250}, code, reply, maybe_accepted=code == -1)
 
     def _command(self, step: Step, accepted: set[int], command: Any, *args: Any) -> None:
         assert self.connection is not None
@@ -355,10 +424,27 @@ class Transport:
             code, reply = command(*args)
         self._expect(step, accepted, code, reply)
 
-    def _expect(self, step: Step, accepted: set[int], code: int, reply: bytes) -> None:
+    def _expect(
+        self,
+        step: Step,
+        accepted: set[int],
+        code: int,
+        reply: bytes,
+        *,
+        maybe_accepted: bool = False,
+    ) -> None:
         """Raise the error of ``step`` unless the server's reply ``code`` is ``accepted``."""
-        if code not in accepted:
-            raise step_error(step, code, reply, endpoint=self._endpoint)
+        if code in accepted:
+            return
+        if code == -1:  # smtplib's code for a line that does not start with three digits
+            shown = reply.decode("utf-8", "replace")[:200]
+            raise SmtpProtocolError(
+                f"the server's answer is not an SMTP reply: {shown!r}",
+                endpoint=self._endpoint,
+                step=step,
+                maybe_accepted=maybe_accepted,
+            )
+        raise step_error(step, code, reply, endpoint=self._endpoint)
 
     def _reset(self) -> None:
         """Abandon the current transaction so the session can carry the next message."""
@@ -369,12 +455,22 @@ class Transport:
             self._forget(self.connection)
 
     @contextmanager
-    def _translate(self, step: Step, connection: smtplib.SMTP) -> Iterator[None]:
-        """Turn what ``smtplib``, ``ssl`` and sockets raise during ``step`` into an SmtpError."""
+    def _translate(
+        self, step: Step, connection: smtplib.SMTP, *, maybe_accepted: bool = False
+    ) -> Iterator[None]:
+        """Turn what ``smtplib``, ``ssl`` and sockets raise during ``step`` into an SmtpError.
+
+        ``maybe_accepted``: the whole message was sent, so a lost or timed-out connection
+        leaves its fate unknown.
+        """
         try:
             yield
         except smtplib.SMTPResponseException as exc:
             raise step_error(step, exc.smtp_code, exc.smtp_error, endpoint=self._endpoint) from exc
+        except StartTlsInjection as exc:
+            raise SmtpTlsError(
+                f"{exc}: refusing to go on (a plaintext injection)", endpoint=self._endpoint
+            ) from exc
         except ssl.SSLCertVerificationError as exc:
             raise SmtpTlsError(
                 f"the certificate of {self.uri.tls_server_name} is not trusted "
@@ -392,29 +488,37 @@ class Transport:
             raise SmtpTlsError(
                 f"TLS handshake failed ({exc.reason or exc})", endpoint=self._endpoint, hint=hint
             ) from exc
+        except TimeoutError as exc:
+            self._forget(connection)
+            raise self._timeout_error(step, exc, maybe_accepted=maybe_accepted) from None
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._forget(connection)
-            if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
-                greeting = isinstance(exc, smtplib.SMTPException)
-                raise self._timeout_error(step, greeting=greeting) from exc
-            if step is Step.CONNECT and isinstance(exc, OSError):
+            if step is Step.CONNECT and not isinstance(exc, smtplib.SMTPException):
                 raise step_error(step, None, _describe(exc), endpoint=self._endpoint) from exc
             raise SmtpDisconnectedError(
-                f"the connection was lost ({exc})", endpoint=self._endpoint, step=step
+                f"the connection was lost ({exc})",
+                endpoint=self._endpoint,
+                step=step,
+                maybe_accepted=maybe_accepted,
             ) from exc
         except smtplib.SMTPException as exc:
             raise step_error(step, None, str(exc), endpoint=self._endpoint) from exc
 
-    def _timeout_error(self, step: Step, *, greeting: bool) -> SmtpTimeoutError:
+    def _timeout_error(
+        self, step: Step, exc: TimeoutError, *, maybe_accepted: bool
+    ) -> SmtpTimeoutError:
         hint = None
-        if step is Step.CONNECT and greeting and self.uri.security is not Security.IMPLICIT_TLS:
+        waited_for_greeting = step is Step.CONNECT and not isinstance(exc, ConnectTimeout)
+        if isinstance(exc, DeadlineReached):
+            hint = "The server answers too slowly for the time the invocation has"
+        elif waited_for_greeting and self.uri.security is not Security.IMPLICIT_TLS:
             hint = (
                 f"The server accepted the connection but sent no greeting; if port "
                 f"{self.uri.port} expects TLS from the first byte (such as 465), use smtps:// "
                 "instead of smtp://"
             )
         return SmtpTimeoutError(
-            f"no answer within {self.timeout:g}s", endpoint=self._endpoint, step=step, hint=hint
+            str(exc), endpoint=self._endpoint, step=step, hint=hint, maybe_accepted=maybe_accepted
         )
 
     def _forget(self, connection: smtplib.SMTP) -> None:

@@ -94,9 +94,10 @@ class ValidatorApi:
             except ValueError:
                 body = None
             if not isinstance(body, dict):
+                not_json = Finding.error("", "body_not_json", "the body must be a JSON object")
                 response = make_response(
                     PatchRequest(project_id=project_id, dry_run=dry_run),
-                    [Finding.error("", "body_not_json", "the body must be a JSON object")],
+                    [*self.validator.stack_findings(), not_json],
                 )
                 _log(response, route=route, caller=caller)
                 return _http(400, response)

@@ -180,8 +180,13 @@ class SsmConfigStore:
                 Tier="Intelligent-Tiering",
             )
         except (BotoCoreError, ClientError) as exc:
-            raise _write_error(name, exc, written, secret=value) from exc
-        written.append(f"wrote {name} ({kind})")
+            error = _write_error(name, exc, written, secret=value)
+        else:
+            written.append(f"wrote {name} ({kind})")
+            return
+        # Raised outside the except block: AWS's message (kept in __context__ otherwise) may
+        # quote the value, the password included.
+        raise error
 
 
 def _versions(found: dict[str, tuple[str, int]], names: ParameterNames) -> Versions:

@@ -36,7 +36,7 @@ from courier.validation.document import (
 from courier.validation.paths import COURIER_POINTER, URI_POINTER
 from courier.validation.probe import probe
 from courier.validation.request import PatchRequest, parse_request
-from courier.validation.settings import ValidatorSettings
+from courier.validation.settings import ValidatorSettings, check_stack
 from courier.validation.store import KEEP, ConfigStore, ConfigWriteError, StoredConfig
 from courier.validation.types import (
     ConnectionReport,
@@ -91,15 +91,19 @@ class ConfigValidator:
         -------
         ValidationResponse
             ``valid`` (no error), the findings, the resulting ``config`` (password redacted),
-            ``applied``, the parameters' ``versions`` and the ``connection`` check.
+            ``applied``, the parameters' ``versions`` and the ``connection`` check. Every
+            response also carries what is wrong with the stack itself (:meth:`stack_findings`).
         """
+        stack = self.stack_findings()
         request, findings = parse_request(data, dry_run=dry_run)
+        findings = [*stack, *findings]
         if any(finding.is_error for finding in findings):
             return make_response(request, findings)
         try:
             stored = self.store.read(request.project_id)
         except ConfigUnavailableError as exc:
-            return make_response(request, [Finding.error("", "config_unavailable", str(exc))])
+            unavailable = Finding.error("", "config_unavailable", str(exc))
+            return make_response(request, [*stack, unavailable])
 
         tree, stored_findings = stored_tree(
             config_json=stored.config_json,
@@ -133,6 +137,16 @@ class ConfigValidator:
             applied=applied,
             connection=connection,
         )
+
+    def stack_findings(self) -> list[Finding]:
+        """What is wrong with the stack, whatever the request: part of every response.
+
+        Returns
+        -------
+        list[Finding]
+            :func:`~courier.validation.settings.check_stack` of the settings.
+        """
+        return check_stack(self.settings)
 
     def _check(
         self, project_id: str, config: dict[str, Any], uri: object, stored: StoredConfig
