@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from courier.dead_letters import dead_letter_attributes
 from courier.errors import (
     ConfigError,
     ConfigUnavailableError,
@@ -30,7 +31,6 @@ from courier.outcomes import (
     Outcome,
     Policy,
     cause_of,
-    dead_letter_attributes,
     decide,
     outcome_table_markdown,
 )

@@ -11,7 +11,7 @@ that was retried is dead-lettered.
 Example
 -------
 >>> record = DynamoDBMaybeDelivered(table_name="IdempotencyTable", client=ddb)  # doctest: +SKIP
->>> record.mark("acme:reset-42", message_id="<courier.1f…@acme.example>")  # doctest: +SKIP
+>>> record.mark("acme:reset-42")  # doctest: +SKIP
 >>> record.is_marked("acme:reset-42")  # doctest: +SKIP
 True
 """
@@ -35,9 +35,9 @@ _KEY_PREFIX = "courier#maybe-delivered#"
 class MaybeDeliveredRecord(Protocol):
     """Where the sender notes the messages that a server may have kept."""
 
-    def mark(self, key: str, *, message_id: str) -> None:
+    def mark(self, key: str) -> None:
         """Note that an attempt at the message with idempotency key ``key`` may have
-        delivered it (``message_id`` is its ``Message-ID``)."""
+        delivered it."""
 
     def is_marked(self, key: str) -> bool:
         """Whether an earlier attempt at ``key`` may have delivered it."""
@@ -59,12 +59,11 @@ class DynamoDBMaybeDelivered:
         self.table_name = table_name
         self._client = client
 
-    def mark(self, key: str, *, message_id: str) -> None:
+    def mark(self, key: str) -> None:
         self._client.put_item(
             TableName=self.table_name,
             Item={
                 "id": {"S": _KEY_PREFIX + key},
-                "message_id": {"S": message_id},
                 "expiration": {"N": str(int(time.time()) + RETENTION_SECONDS)},
             },
         )

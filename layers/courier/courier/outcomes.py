@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from courier.errors import (
     ConfigError,
@@ -40,9 +39,6 @@ from courier.errors import (
     Step,
 )
 
-if TYPE_CHECKING:
-    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
-
 __all__ = [
     "OUTCOME_TABLE",
     "Cause",
@@ -54,7 +50,6 @@ __all__ = [
     "Row",
     "backoff_seconds",
     "cause_of",
-    "dead_letter_attributes",
     "decide",
     "outcome_table_markdown",
 ]
@@ -63,7 +58,6 @@ BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 900
 _SESSION_STEPS = frozenset({Step.CONNECT, Step.TLS, Step.EHLO, Step.AUTH})
 _ENVELOPE_STEPS = frozenset({Step.MAIL, Step.RCPT, Step.DATA})
-_MAX_ATTRIBUTE_TEXT = 1024
 
 
 class Outcome(StrEnum):
@@ -390,43 +384,6 @@ def backoff_seconds(attempt: int, *, base: int = BACKOFF_BASE_SECONDS) -> int:
     [30, 60, 120, 900]
     """
     return int(min(base * 2 ** max(attempt - 1, 0), BACKOFF_CAP_SECONDS))
-
-
-def dead_letter_attributes(
-    decision: Decision,
-    *,
-    attempts: int,
-    project_id: str,
-    source_message_id: str,
-) -> dict[str, MessageAttributeValueTypeDef]:
-    """The SQS message attributes of a dead-lettered message: its cause, for people and alarms.
-
-    Every attribute is named ``courier.*``; SMTP failures add the step and the reply (which
-    starts with its code), a message the server may have kept ``courier.maybe_delivered``. At
-    most 10 attributes (the SQS limit).
-    """
-    cause = decision.cause
-    values: dict[str, str | int | None] = {
-        "courier.reason": str(decision.reason),
-        "courier.error_kind": cause.kind,
-        "courier.error_code": cause.code,
-        "courier.error_message": cause.message,
-        "courier.attempts": attempts,
-        "courier.project_id": project_id,
-        "courier.source_message_id": source_message_id,
-        "courier.smtp_step": cause.step,
-        "courier.smtp_reply": cause.smtp_reply,
-        "courier.maybe_delivered": "true" if cause.maybe_delivered else None,
-    }
-    attributes: dict[str, MessageAttributeValueTypeDef] = {}
-    for name, value in values.items():
-        if value is None or value == "":
-            continue
-        if isinstance(value, int):
-            attributes[name] = {"DataType": "Number", "StringValue": str(value)}
-        else:
-            attributes[name] = {"DataType": "String", "StringValue": value[:_MAX_ATTRIBUTE_TEXT]}
-    return attributes
 
 
 _POLICY_TEXT = {

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,29 +28,18 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyInconsistentStateError,
-    IdempotencyPersistenceLayerError,
-)
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from courier.config import DEFAULT_MESSAGE_RETRIES, ProjectConfig
 from courier.config_provider import ConfigProvider
+from courier.dead_letters import dead_letter_attributes, source_message_id
 from courier.deadline import RESERVE_SECONDS, Deadline, fits, seconds_needed
 from courier.delivery import Connections, compose
-from courier.errors import (
-    ConfigError,
-    CourierError,
-    DeliveryInProgressError,
-    IdempotencyStoreError,
-    OutOfTimeError,
-)
+from courier.errors import ConfigError, CourierError, OutOfTimeError
 from courier.maybe_delivered import MaybeDeliveredRecord
 from courier.message import CourierMessage, parse_message
 from courier.observability import count_outcome, logger
+from courier.once import Attempt, AttemptFailed, DeliverOnce
 from courier.outcomes import (
     BACKOFF_BASE_SECONDS,
     Cause,
@@ -58,7 +47,6 @@ from courier.outcomes import (
     Limits,
     Outcome,
     backoff_seconds,
-    dead_letter_attributes,
     decide,
 )
 
@@ -67,13 +55,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 __all__ = ["HandedBack", "Sender", "SenderSettings"]
-
-IDEMPOTENCY_EXPIRY_SECONDS = 24 * 60 * 60
-IDEMPOTENCY_WRITE_ATTEMPTS = 3
-"""Tries of the idempotency record's last write (success, or release after a failure), on top
-of boto3's own retries."""
-SOURCE_MESSAGE_ID_ATTRIBUTE = "courier.source_message_id"
-"""Set on every dead-lettered message: a redriven message keeps its idempotency key by it."""
 
 
 class HandedBack(CourierError):
@@ -147,29 +128,14 @@ class Sender:
         maybe_delivered: MaybeDeliveredRecord | None = None,
     ) -> None:
         self.settings = settings
-        self._config_provider = config_provider
-        self._sqs = sqs_client
-        self._store = persistence_store
-        self._maybe_delivered = maybe_delivered
-        self._idempotency = IdempotencyConfig(
-            event_key_jmespath="key",
-            raise_on_no_idempotency_key=True,
-            expires_after_seconds=IDEMPOTENCY_EXPIRY_SECONDS,
-            response_hook=_mark_duplicate,
-        )
-        self._deliver_once = (
-            idempotent_function(
-                data_keyword_argument="delivery",
-                persistence_store=persistence_store,
-                config=self._idempotency,
-            )(_deliver)
-            if persistence_store is not None
-            else _deliver
-        )
+        self.config_provider = config_provider
+        self.sqs = sqs_client
+        self.once = DeliverOnce(persistence_store)
+        self.maybe_delivered = maybe_delivered
 
     def handle(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         """Process one SQS event; return the partial batch response."""
-        self._idempotency.register_lambda_context(context)
+        self.once.register_lambda_context(context)
         batch = _Batch(self, context)
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         try:
@@ -178,40 +144,6 @@ class Sender:
             )
         finally:
             batch.finish()
-
-
-@dataclass
-class _Attempt:
-    """What one attempt at a message did, whatever the idempotency layer reports after it."""
-
-    message_id: str | None = None
-    accepted: bool = False
-    """The server accepted the message (its ``250`` to the final dot)."""
-    error: Exception | None = None
-
-
-def _deliver(
-    *,
-    delivery: dict[str, str],
-    mail_message: CourierMessage,
-    config: ProjectConfig,
-    batch: _Batch,
-    attempt: _Attempt,
-) -> dict[str, str]:
-    """Send one message (wrapped by Powertools idempotency: once per ``delivery["key"]``)."""
-    mail = compose(mail_message, config, key=delivery["key"])
-    attempt.message_id = str(mail.email["Message-ID"])
-    try:
-        batch.connections.send(mail, config, deadline=batch.deadline)
-    except Exception as error:
-        attempt.error = error
-        raise
-    attempt.accepted = True
-    return {"message_id": attempt.message_id}
-
-
-def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
-    return {**response, "duplicate": True} if isinstance(response, dict) else response
 
 
 class _Batch:
@@ -242,30 +174,28 @@ class _Batch:
         project_id = self._settings.default_project
         retries: int | None = None
         key: str | None = None
-        state = _Attempt()
         try:
             message = parse_message(record.body)
             project_id = message.project_id or project_id
-            message_key = message.id or _source_message_id(record) or record.message_id
+            message_key = message.id or source_message_id(record) or record.message_id
             key = f"{project_id}:{message_key}"
             logger.set_correlation_id(message_key)
             logger.append_keys(project_id=project_id)
             try:
-                config = self._sender._config_provider.get(project_id)
+                config = self._sender.config_provider.get(project_id)
             except ConfigError as error:
                 retries = error.message_retries
                 raise
             retries = config.message_retries
             self._check_time()
-            result = self._deliver(message, config, key, state)
+            delivered = self._sender.once.deliver(key, self._send(message, config, key))
         except Exception as error:  # every failure must end as an outcome, bugs included
-            holds_record = isinstance(error, _Failure) and error.holds_record
-            if isinstance(error, _Failure):
-                error = error.error
+            holds_record = isinstance(error, AttemptFailed) and error.holds_record
+            failure = error.error if isinstance(error, AttemptFailed) else error
             limits = self._limits(retries, holds_record=holds_record)
-            return self._failed(record, error, attempt, limits, project_id, key, state)
-        outcome = Outcome.DUPLICATE if result.get("duplicate") else Outcome.DELIVERED
-        logger.info(f"message {outcome}", extra={"smtp_message_id": result.get("message_id")})
+            return self._failed(record, failure, attempt, limits, project_id, key)
+        outcome = Outcome.DUPLICATE if delivered.duplicate else Outcome.DELIVERED
+        logger.info(f"message {outcome}", extra={"smtp_message_id": delivered.message_id})
         count_outcome(outcome)
         return str(outcome)
 
@@ -273,65 +203,15 @@ class _Batch:
         self.connections.close_all(deadline=self.deadline)
         self._apply_visibility()
 
-    # Delivering, with the idempotency record's faults turned into facts.
+    def _send(
+        self, message: CourierMessage, config: ProjectConfig, key: str
+    ) -> Callable[[Attempt], None]:
+        def send(attempt: Attempt) -> None:
+            mail = compose(message, config, key=key)
+            attempt.message_id = str(mail.email["Message-ID"])
+            self.connections.send(mail, config, deadline=self.deadline)
 
-    def _deliver(
-        self, message: CourierMessage, config: ProjectConfig, key: str, state: _Attempt
-    ) -> dict[str, Any]:
-        """Deliver at most once per ``key``.
-
-        Raises
-        ------
-        _Failure
-            The attempt's own error, when the idempotency record could not be released after
-            it (a retry must wait until the record expires).
-        DeliveryInProgressError, IdempotencyStoreError
-            The idempotency store's faults, as facts.
-        """
-        delivery = {"key": key}
-        try:
-            result = self._sender._deliver_once(
-                delivery=delivery, mail_message=message, config=config, batch=self, attempt=state
-            )
-        except IdempotencyAlreadyInProgressError as exc:
-            raise DeliveryInProgressError(
-                "another attempt is sending this message (its idempotency record is in progress)"
-            ) from exc
-        except IdempotencyInconsistentStateError as exc:
-            raise IdempotencyStoreError(
-                f"the idempotency store answered inconsistently ({exc})"
-            ) from exc
-        except IdempotencyPersistenceLayerError as exc:
-            if state.accepted:  # delivered; only recording it failed
-                self._retry_write("save_success", delivery, {"message_id": state.message_id})
-                return {"message_id": state.message_id}
-            if state.error is None:
-                raise IdempotencyStoreError(
-                    f"the idempotency record could not be written, nothing was sent ({exc})"
-                ) from exc
-            released = self._retry_write("delete_record", delivery, state.error)
-            raise _Failure(state.error, holds_record=not released) from exc
-        return result
-
-    def _retry_write(self, method: str, delivery: dict[str, str], argument: Any) -> bool:
-        """Try an idempotency record's last write again, a few times; ``True`` once it held."""
-        store = self._sender._store
-        assert store is not None
-        for _ in range(IDEMPOTENCY_WRITE_ATTEMPTS):
-            try:
-                if method == "save_success":
-                    store.save_success(data=delivery, result=argument)
-                else:
-                    store.delete_record(data=delivery, exception=argument)
-            except Exception as exc:
-                logger.warning(f"the idempotency record's {method} failed: {exc!r}")
-                continue
-            return True
-        logger.error(
-            f"the idempotency record could not be updated ({method}); the outcome stands",
-            extra={"idempotency_write": method},
-        )
-        return False
+        return send
 
     # Carrying out a decision.
 
@@ -343,7 +223,6 @@ class _Batch:
         limits: Limits,
         project_id: str,
         key: str | None,
-        state: _Attempt,
     ) -> str:
         decision = decide(error, attempt=attempt, limits=limits)
         if (
@@ -370,8 +249,8 @@ class _Batch:
             count_outcome(Outcome.DEAD_LETTERED, decision.cause)
             return str(Outcome.DEAD_LETTERED)
         assert decision.delay is not None
-        if decision.cause.maybe_delivered and key is not None and state.message_id is not None:
-            self._note_maybe_delivered(key, state.message_id)
+        if decision.cause.maybe_delivered and key is not None:
+            self._note_maybe_delivered(key)
         self._hand_back(record, delay=decision.delay)
         logger.warning(f"message retried in {decision.delay}s: {decision.cause.message}", extra=log)
         count_outcome(Outcome.RETRIED, decision.cause)
@@ -383,14 +262,14 @@ class _Batch:
         """Write the original body with its cause to the DLQ; if SQS refuses, hand the record
         back with backoff instead (so it is retried rather than lost)."""
         try:
-            self._sender._sqs.send_message(
+            self._sender.sqs.send_message(
                 QueueUrl=self._settings.dead_letter_queue_url,
                 MessageBody=record.body,
                 MessageAttributes=dead_letter_attributes(
                     decision,
                     attempts=attempt,
                     project_id=project_id,
-                    source_message_id=_source_message_id(record) or record.message_id,
+                    source_message_id=source_message_id(record) or record.message_id,
                 ),
             )
         except Exception:
@@ -413,7 +292,7 @@ class _Batch:
             for start in range(0, len(entries), 10):
                 chunk = entries[start : start + 10]
                 try:
-                    self._sender._sqs.change_message_visibility_batch(
+                    self._sender.sqs.change_message_visibility_batch(
                         QueueUrl=queue_url,
                         Entries=[
                             {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": delay}
@@ -425,17 +304,17 @@ class _Batch:
 
     # The record of messages a server may have kept.
 
-    def _note_maybe_delivered(self, key: str, message_id: str) -> None:
-        record = self._sender._maybe_delivered
+    def _note_maybe_delivered(self, key: str) -> None:
+        record = self._sender.maybe_delivered
         if record is None:
             return
         try:
-            record.mark(key, message_id=message_id)
+            record.mark(key)
         except Exception:
             logger.exception("could not note that the server may have kept the message")
 
     def _earlier_maybe_delivered(self, key: str) -> bool:
-        record = self._sender._maybe_delivered
+        record = self._sender.maybe_delivered
         if record is None:
             return False
         try:
@@ -471,18 +350,3 @@ class _Batch:
 
     def _remaining_seconds(self) -> float:
         return float(self._context.get_remaining_time_in_millis()) / 1000
-
-
-class _Failure(Exception):
-    """An attempt's own error, with whether it left its idempotency record in progress."""
-
-    def __init__(self, error: Exception, *, holds_record: bool) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.holds_record = holds_record
-
-
-def _source_message_id(record: SQSRecord) -> str | None:
-    """The id of the SQS message this one was redriven from, if it came back from the DLQ."""
-    attribute = record.message_attributes.get(SOURCE_MESSAGE_ID_ATTRIBUTE)
-    return attribute.string_value if attribute is not None else None

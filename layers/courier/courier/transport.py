@@ -26,8 +26,8 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from functools import cached_property
@@ -39,26 +39,19 @@ from courier.errors import (
     ConfigError,
     MessageError,
     SmtpConnectError,
-    SmtpDisconnectedError,
     SmtpError,
-    SmtpProtocolError,
-    SmtpTimeoutError,
     SmtpTlsError,
     Step,
     step_error,
 )
 from courier.network import resolve_smtp_host
-from courier.smtp_client import (
-    BoundedSMTP,
-    ConnectTimeout,
-    DeadlineReached,
-    StartTlsInjection,
-)
+from courier.smtp_client import BoundedSMTP
+from courier.smtp_failures import check_reply, translated
+from courier.tls import build_ssl_context
 from courier.uri import ConnectionUri, Security
 
 __all__ = ["ReplyListener", "Transport", "build_ssl_context"]
 
-_STARTTLS_PORTS = "25, 587, 2525"
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 _QUIT_SECONDS = 1.0
 """QUIT is a courtesy: the session is over whatever the server answers."""
@@ -68,38 +61,6 @@ _CLOSING = 421
 ReplyListener = Callable[[Step, int, str], None]
 """Called with ``(step, code, text)`` for each reply that moves a session on: the greeting
 (``Step.CONNECT``), each EHLO, STARTTLS's (``Step.TLS``) and AUTH's."""
-
-
-class _ServerNameContext(ssl.SSLContext):
-    """An SSL context that sends one fixed name as SNI and checks the certificate against it.
-
-    ``smtplib`` passes the host it connected to as ``server_hostname`` (in ``SMTP_SSL`` and in
-    ``starttls()`` alike); pinning the name here lets the TCP connection go to the URI's host
-    while TLS speaks for ``server_name``, with one context for both paths.
-    """
-
-    server_name: str
-
-    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
-        kwargs["server_hostname"] = self.server_name
-        return super().wrap_socket(*args, **kwargs)
-
-
-def build_ssl_context(uri: ConnectionUri) -> ssl.SSLContext:
-    """The client TLS policy of ``uri``: TLS 1.2 or newer, verified unless ``skip_ssl_verify``.
-
-    Trust comes from the system store, so ``SSL_CERT_FILE`` (or ``SSL_CERT_DIR``) points it at
-    another CA bundle without a code path of its own.
-    """
-    context = _ServerNameContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.server_name = uri.tls_server_name
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if uri.verify_certificate:
-        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
-    else:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 class Transport:
@@ -433,18 +394,9 @@ class Transport:
         *,
         maybe_accepted: bool = False,
     ) -> None:
-        """Raise the error of ``step`` unless the server's reply ``code`` is ``accepted``."""
-        if code in accepted:
-            return
-        if code == -1:  # smtplib's code for a line that does not start with three digits
-            shown = reply.decode("utf-8", "replace")[:200]
-            raise SmtpProtocolError(
-                f"the server's answer is not an SMTP reply: {shown!r}",
-                endpoint=self._endpoint,
-                step=step,
-                maybe_accepted=maybe_accepted,
-            )
-        raise step_error(step, code, reply, endpoint=self._endpoint)
+        check_reply(
+            step, accepted, code, reply, endpoint=self._endpoint, maybe_accepted=maybe_accepted
+        )
 
     def _reset(self) -> None:
         """Abandon the current transaction so the session can carry the next message."""
@@ -454,71 +406,15 @@ class Transport:
         except (smtplib.SMTPException, OSError):
             self._forget(self.connection)
 
-    @contextmanager
     def _translate(
         self, step: Step, connection: smtplib.SMTP, *, maybe_accepted: bool = False
-    ) -> Iterator[None]:
-        """Turn what ``smtplib``, ``ssl`` and sockets raise during ``step`` into an SmtpError.
-
-        ``maybe_accepted``: the whole message was sent, so a lost or timed-out connection
-        leaves its fate unknown.
-        """
-        try:
-            yield
-        except smtplib.SMTPResponseException as exc:
-            raise step_error(step, exc.smtp_code, exc.smtp_error, endpoint=self._endpoint) from exc
-        except StartTlsInjection as exc:
-            raise SmtpTlsError(
-                f"{exc}: refusing to go on (a plaintext injection)", endpoint=self._endpoint
-            ) from exc
-        except ssl.SSLCertVerificationError as exc:
-            raise SmtpTlsError(
-                f"the certificate of {self.uri.tls_server_name} is not trusted "
-                f"({exc.verify_message})",
-                endpoint=self._endpoint,
-                hint=_CERTIFICATE_HINT,
-            ) from exc
-        except ssl.SSLError as exc:
-            hint = None
-            if self.uri.security is Security.IMPLICIT_TLS:
-                hint = (
-                    f"The server did not speak TLS on connect; if port {self.uri.port} is a "
-                    f"STARTTLS port (such as {_STARTTLS_PORTS}), use smtp:// instead of smtps://"
-                )
-            raise SmtpTlsError(
-                f"TLS handshake failed ({exc.reason or exc})", endpoint=self._endpoint, hint=hint
-            ) from exc
-        except TimeoutError as exc:
-            self._forget(connection)
-            raise self._timeout_error(step, exc, maybe_accepted=maybe_accepted) from None
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            self._forget(connection)
-            if step is Step.CONNECT and not isinstance(exc, smtplib.SMTPException):
-                raise step_error(step, None, _describe(exc), endpoint=self._endpoint) from exc
-            raise SmtpDisconnectedError(
-                f"the connection was lost ({exc})",
-                endpoint=self._endpoint,
-                step=step,
-                maybe_accepted=maybe_accepted,
-            ) from exc
-        except smtplib.SMTPException as exc:
-            raise step_error(step, None, str(exc), endpoint=self._endpoint) from exc
-
-    def _timeout_error(
-        self, step: Step, exc: TimeoutError, *, maybe_accepted: bool
-    ) -> SmtpTimeoutError:
-        hint = None
-        waited_for_greeting = step is Step.CONNECT and not isinstance(exc, ConnectTimeout)
-        if isinstance(exc, DeadlineReached):
-            hint = "The server answers too slowly for the time the invocation has"
-        elif waited_for_greeting and self.uri.security is not Security.IMPLICIT_TLS:
-            hint = (
-                f"The server accepted the connection but sent no greeting; if port "
-                f"{self.uri.port} expects TLS from the first byte (such as 465), use smtps:// "
-                "instead of smtp://"
-            )
-        return SmtpTimeoutError(
-            str(exc), endpoint=self._endpoint, step=step, hint=hint, maybe_accepted=maybe_accepted
+    ) -> AbstractContextManager[None]:
+        return translated(
+            step,
+            self.uri,
+            endpoint=self._endpoint,
+            on_lost=lambda: self._forget(connection),
+            maybe_accepted=maybe_accepted,
         )
 
     def _forget(self, connection: smtplib.SMTP) -> None:
@@ -527,19 +423,9 @@ class Transport:
             self.connection = None
 
 
-_CERTIFICATE_HINT = (
-    "If the certificate is issued for another name, set server_name=<that name>; to skip "
-    "verification (not recommended) set skip_ssl_verify=true"
-)
-
-
 def _data_section(payload: bytes) -> bytes:
     """The message as sent after ``354``: leading dots doubled, ended by a lone dot."""
     body = _LEADING_DOT.sub(b"..", payload)
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     return body + b".\r\n"
-
-
-def _describe(exc: OSError) -> str:
-    return f"{type(exc).__name__}: {exc.strerror or exc}"

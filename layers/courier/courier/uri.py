@@ -25,10 +25,15 @@ from urllib.parse import quote, unquote
 
 from courier.errors import ConfigError
 
-__all__ = ["DEFAULT_PORTS", "ConnectionUri", "Security"]
+__all__ = ["DEFAULT_PORTS", "IMPLICIT_TLS_PORTS", "STARTTLS_PORTS", "ConnectionUri", "Security"]
 
 FIELD = "connection_uri"
 DEFAULT_PORTS = {"smtp": 587, "smtps": 465}
+IMPLICIT_TLS_PORTS = frozenset({465, 2465})
+"""Ports where providers expect TLS from the first byte (SES also 2465): ``smtps://``."""
+STARTTLS_PORTS = frozenset({25, 587, 2525, 2587})
+"""Ports where providers greet in cleartext and offer STARTTLS (Mailgun and Postmark 2525, SES
+2587): ``smtp://``."""
 QUERY_PARAMETERS = ("disable_starttls", "skip_ssl_verify", "server_name")
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})

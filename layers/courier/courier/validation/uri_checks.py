@@ -16,18 +16,13 @@ from __future__ import annotations
 
 from courier.errors import ConfigError, SmtpConnectError
 from courier.network import resolve_smtp_host
-from courier.uri import ConnectionUri, Security
+from courier.uri import IMPLICIT_TLS_PORTS, STARTTLS_PORTS, ConnectionUri, Security
 from courier.validation.paths import URI_POINTER
 from courier.validation.types import Finding
 
 __all__ = ["IMPLICIT_TLS_PORTS", "STARTTLS_PORTS", "check_uri"]
 
 BLOCKED_PORT = 25
-IMPLICIT_TLS_PORTS = frozenset({465, 2465})
-"""Ports where providers expect TLS from the first byte (SES also 2465)."""
-STARTTLS_PORTS = frozenset({25, 587, 2525, 2587})
-"""Ports where providers greet in cleartext and offer STARTTLS (Mailgun and Postmark 2525, SES
-2587)."""
 
 
 def check_uri(

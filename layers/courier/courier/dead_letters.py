@@ -1,0 +1,76 @@
+"""What a dead-lettered message carries about its cause: ``courier.*`` message attributes.
+
+The DLQ keeps the original body; the attributes say why it is there (for people, alarms and a
+later redrive). A redriven message keeps its idempotency key through
+:data:`SOURCE_MESSAGE_ID_ATTRIBUTE` when it has no ``id`` of its own.
+
+Example
+-------
+>>> from courier.errors import MessageError
+>>> from courier.outcomes import Limits, decide
+>>> decision = decide(MessageError("body", "message_not_json", "is not JSON"), attempt=1,
+...                   limits=Limits(max_attempts=6, max_receive_count=21))
+>>> attributes = dead_letter_attributes(decision, attempts=1, project_id="acme",
+...                                     source_message_id="m-1")
+>>> attributes["courier.error_code"]["StringValue"]
+'message_not_json'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from courier.outcomes import Decision
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
+
+__all__ = ["SOURCE_MESSAGE_ID_ATTRIBUTE", "dead_letter_attributes", "source_message_id"]
+
+SOURCE_MESSAGE_ID_ATTRIBUTE = "courier.source_message_id"
+"""The SQS id of the message as it was first received; set on every dead-lettered message."""
+_MAX_ATTRIBUTE_TEXT = 1024
+
+
+def dead_letter_attributes(
+    decision: Decision,
+    *,
+    attempts: int,
+    project_id: str,
+    source_message_id: str,
+) -> dict[str, MessageAttributeValueTypeDef]:
+    """The SQS message attributes of a dead-lettered message: its cause, for people and alarms.
+
+    Every attribute is named ``courier.*``; SMTP failures add the step and the reply (which
+    starts with its code), a message the server may have kept ``courier.maybe_delivered``. At
+    most 10 attributes (the SQS limit).
+    """
+    cause = decision.cause
+    values: dict[str, str | int | None] = {
+        "courier.reason": str(decision.reason),
+        "courier.error_kind": cause.kind,
+        "courier.error_code": cause.code,
+        "courier.error_message": cause.message,
+        "courier.attempts": attempts,
+        "courier.project_id": project_id,
+        SOURCE_MESSAGE_ID_ATTRIBUTE: source_message_id,
+        "courier.smtp_step": cause.step,
+        "courier.smtp_reply": cause.smtp_reply,
+        "courier.maybe_delivered": "true" if cause.maybe_delivered else None,
+    }
+    attributes: dict[str, MessageAttributeValueTypeDef] = {}
+    for name, value in values.items():
+        if value is None or value == "":
+            continue
+        if isinstance(value, int):
+            attributes[name] = {"DataType": "Number", "StringValue": str(value)}
+        else:
+            attributes[name] = {"DataType": "String", "StringValue": value[:_MAX_ATTRIBUTE_TEXT]}
+    return attributes
+
+
+def source_message_id(record: SQSRecord) -> str | None:
+    """The id of the SQS message this one was redriven from, if it came back from the DLQ."""
+    attribute = record.message_attributes.get(SOURCE_MESSAGE_ID_ATTRIBUTE)
+    return attribute.string_value if attribute is not None else None
