@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from courier.config_provider import SsmConfigProvider
-from courier.maybe_delivered import DynamoDBMaybeDelivered
+from courier.delivery_log import DynamoDBDeliveryLog
 from courier.observability import logger, metrics, tracer
 from courier.sender import Sender, SenderSettings
 
@@ -27,7 +27,7 @@ sender = Sender(
     config_provider=SsmConfigProvider(boto3_session=session),
     sqs_client=session.client("sqs"),
     persistence_store=DynamoDBPersistenceLayer(table_name=table, boto3_session=session),
-    maybe_delivered=DynamoDBMaybeDelivered(table_name=table, client=session.client("dynamodb")),
+    delivery_log=DynamoDBDeliveryLog(table_name=table, client=session.client("dynamodb")),
 )
 
 

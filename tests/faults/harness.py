@@ -20,12 +20,12 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from courier.config_provider import SsmConfigProvider
-from courier.maybe_delivered import DynamoDBMaybeDelivered
+from courier.delivery_log import DynamoDBDeliveryLog
 from courier.sender import Sender, SenderSettings
 from local.lambda_context import LocalLambdaContext
-from local.sqs import receive_event
 from local.stack import StackResources
 from tests.faults.scripted_smtpd import Mode, Script, ScriptedSmtpServer
+from tests.queues import Queues
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
@@ -69,6 +69,7 @@ class FaultBench:
     visibility_changes: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.queues = Queues(self.stack, self.sqs)
         self.sqs.meta.events.register(
             "provide-client-params.sqs.ChangeMessageVisibilityBatch",
             lambda params, **_: self.visibility_changes.extend(params["Entries"]),
@@ -136,7 +137,7 @@ class FaultBench:
             persistence_store=DynamoDBPersistenceLayer(
                 table_name=table, boto3_client=self.dynamodb
             ),
-            maybe_delivered=DynamoDBMaybeDelivered(table_name=table, client=self.dynamodb),
+            delivery_log=DynamoDBDeliveryLog(table_name=table, client=self.dynamodb),
         )
 
     def run(
@@ -156,28 +157,13 @@ class FaultBench:
     # Queues.
 
     def push(self, *messages: dict[str, Any] | str) -> None:
-        for message in messages:
-            body = message if isinstance(message, str) else json.dumps(message)
-            self.sqs.send_message(QueueUrl=self.stack.queue_url, MessageBody=body)
+        self.queues.push(*messages)
 
     def receive(self) -> dict[str, Any]:
-        """Everything visible on the queue, as one Lambda SQS event."""
-        records: list[dict[str, Any]] = []
-        while batch := receive_event(
-            self.sqs, queue_url=self.stack.queue_url, queue_arn=self.stack.queue_arn
-        )["Records"]:
-            records.extend(batch)
-        return {"Records": records}
+        return self.queues.receive()
 
     def dead_letters(self) -> list[MessageTypeDef]:
-        messages: list[MessageTypeDef] = []
-        while batch := self.sqs.receive_message(
-            QueueUrl=self.stack.dead_letter_queue_url,
-            MaxNumberOfMessages=10,
-            MessageAttributeNames=["All"],
-        ).get("Messages", []):
-            messages.extend(batch)
-        return messages
+        return self.queues.dead_letters()
 
     # AWS faults.
 
@@ -217,15 +203,3 @@ def uri_for(server: ScriptedSmtpServer) -> str:
 
 def uri_parameter(project: str) -> str:
     return f"/courier/{project}/smtp/connection_uri"
-
-
-def attributes(message: MessageTypeDef) -> dict[str, str]:
-    return {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
-
-
-def with_receive_count(event: dict[str, Any], count: int) -> dict[str, Any]:
-    records = [
-        {**record, "attributes": {**record["attributes"], "ApproximateReceiveCount": str(count)}}
-        for record in event["Records"]
-    ]
-    return {"Records": records}

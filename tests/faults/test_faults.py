@@ -16,14 +16,9 @@ import pytest
 
 from local.smtp_records import free_port
 from tests.faults.conftest import OutcomeLog
-from tests.faults.harness import (
-    PASSWORD,
-    FaultBench,
-    attributes,
-    recovery,
-    with_receive_count,
-)
+from tests.faults.harness import PASSWORD, FaultBench, recovery
 from tests.faults.scripted_smtpd import Action, Drip, Drop, Event, Hang, Reply, Script
+from tests.queues import attributes, with_receive_count
 
 LAST_ATTEMPT = 6  # message_retries (5) + 1
 
@@ -530,3 +525,48 @@ def test_a_project_whose_uri_does_not_parse_keeps_its_own_retries(bench: FaultBe
         "uri_password_unencoded",
         "2",
     )
+
+
+def test_a_dead_lettered_message_whose_delete_was_lost_is_not_handled_twice(
+    bench: FaultBench,
+) -> None:
+    # GIVEN a message dead-lettered at once (550), whose delete never reached SQS
+    server = bench.server(script=at("RCPT", Reply("550 5.1.1 gone"), session=0))
+    bench.push(recovery())
+    event = bench.receive()
+    bench.run(event)
+
+    # WHEN SQS hands the same message over again (and the server would now take it)
+    again = bench.run(with_receive_count(event, 2))
+
+    # THEN it is acknowledged: one DLQ entry, no mail
+    assert again.failed_ids == []
+    assert len(bench.dead_letters()) == 1
+    assert server.mailbox == []
+
+
+def test_a_redriven_message_keeps_its_message_id(bench: FaultBench) -> None:
+    # GIVEN a message without an id, one attempt allowed, that a server kept without saying so
+    server = bench.server("acme", script=at("dot", Drop(keep=True), session=0))
+    bench.configure("acme", {"message_retries": 0})
+    bench.push(recovery(project_id="acme"))
+    bench.run(bench.receive())
+    [dead] = bench.dead_letters()
+    assert attributes(dead)["courier.maybe_delivered"] == "true"
+
+    # WHEN it is moved back from the DLQ, attributes and all, and handled
+    bench.sqs.send_message(
+        QueueUrl=bench.stack.queue_url,
+        MessageBody=dead["Body"],
+        MessageAttributes={
+            name: {"DataType": value["DataType"], "StringValue": value["StringValue"]}
+            for name, value in dead["MessageAttributes"].items()
+        },
+    )
+    redriven = bench.run(bench.receive())
+
+    # THEN it is delivered under the first attempt's Message-ID: the repeat is recognisable
+    assert redriven.failed_ids == []
+    ids = [mail.message_id for mail in server.mailbox]
+    assert len(ids) == 2
+    assert ids[0] == ids[1]

@@ -31,8 +31,9 @@ from typing import Any
 import pytest
 
 from local.sqs import receive_event
-from tests.faults.harness import FaultBench, attributes, recovery
+from tests.faults.harness import FaultBench, recovery
 from tests.faults.scripted_smtpd import Action, Drop, Event, Reply
+from tests.queues import attributes
 
 SEED = 20261201
 MESSAGES = int(os.environ.get("SOAK_MESSAGES", "300"))

@@ -19,14 +19,14 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from botocore.stub import Stubber
 
 from courier.config_provider import SsmConfigProvider
-from courier.maybe_delivered import DynamoDBMaybeDelivered
+from courier.delivery_log import DynamoDBDeliveryLog
 from courier.observability import metrics
 from courier.sender import Sender, SenderSettings
 from local.lambda_context import LocalLambdaContext
 from local.smtpd import Faults, SmtpServer
-from local.sqs import receive_event
 from local.stack import StackResources, load_template
 from tests.conftest import StartServer
+from tests.queues import Queues, attributes, failed_ids, with_receive_count
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
@@ -56,6 +56,7 @@ class Courier:
     visibility_changes: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.queues = Queues(self.stack, self.sqs)
         self.ssm.meta.events.register(
             "before-call.ssm.*", lambda model, **_: self.ssm_calls.append(model.name)
         )
@@ -85,7 +86,7 @@ class Courier:
             persistence_store=DynamoDBPersistenceLayer(
                 table_name=table or self.stack.idempotency_table
             ),
-            maybe_delivered=DynamoDBMaybeDelivered(
+            delivery_log=DynamoDBDeliveryLog(
                 table_name=table or self.stack.idempotency_table, client=boto3.client("dynamodb")
             ),
         )
@@ -107,42 +108,19 @@ class Courier:
             Name=f"/courier/{project}/config", Value=json.dumps(config), Type="String"
         )
 
-    def push(self, *messages: dict[str, Any] | str) -> None:
-        for message in messages:
-            body = message if isinstance(message, str) else json.dumps(message)
-            self.sqs.send_message(QueueUrl=self.stack.queue_url, MessageBody=body)
-
-    def receive(self) -> dict[str, Any]:
-        """Everything on the queue, as one Lambda SQS event (any size, like a batching window)."""
-        records: list[dict[str, Any]] = []
-        while batch := receive_event(
-            self.sqs, queue_url=self.stack.queue_url, queue_arn=self.stack.queue_arn
-        )["Records"]:
-            records.extend(batch)
-        return {"Records": records}
-
     def run(
         self, event: dict[str, Any], *, sender: Sender | None = None, timeout: float = 60
     ) -> Any:
         return (sender or self.sender()).handle(event, LocalLambdaContext(timeout_seconds=timeout))
 
+    def push(self, *messages: dict[str, Any] | str) -> None:
+        self.queues.push(*messages)
+
+    def receive(self) -> dict[str, Any]:
+        return self.queues.receive()
+
     def dead_letters(self) -> list[MessageTypeDef]:
-        messages: list[MessageTypeDef] = []
-        while batch := self.sqs.receive_message(
-            QueueUrl=self.stack.dead_letter_queue_url,
-            MaxNumberOfMessages=10,
-            MessageAttributeNames=["All"],
-        ).get("Messages", []):
-            messages.extend(batch)
-        return messages
-
-
-def attributes(message: MessageTypeDef) -> dict[str, str]:
-    return {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
-
-
-def failed_ids(response: Any) -> list[str]:
-    return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+        return self.queues.dead_letters()
 
 
 @pytest.fixture
@@ -283,8 +261,8 @@ def test_a_wrong_password_is_retried_then_dead_lettered_when_attempts_run_out(
     event = courier.receive()
 
     # WHEN attempts 2 and then 3 are handled
-    second = courier.run(_with_receive_count(event, 2))
-    third = courier.run(_with_receive_count(event, 3))
+    second = courier.run(with_receive_count(event, 2))
+    third = courier.run(with_receive_count(event, 3))
 
     # THEN the second is retried (backoff 60 s) and the third dead-letters with the AUTH cause
     assert len(second["batchItemFailures"]) == 1
@@ -308,7 +286,7 @@ def test_a_bad_uri_is_retried_as_a_config_error(courier: Courier) -> None:
     courier.push(recovery())
 
     # WHEN the last attempt (the queue's maxReceiveCount) is handled
-    courier.run(_with_receive_count(courier.receive(), courier.stack.max_receive_count))
+    courier.run(with_receive_count(courier.receive(), courier.stack.max_receive_count))
 
     # THEN it is dead-lettered with the config error that names the fix
     [dead] = courier.dead_letters()
@@ -331,7 +309,7 @@ def test_an_invocation_without_time_for_a_message_hands_it_back_and_says_why(
 
     # WHEN the sender handles the batch, and then the message's last attempt
     response = courier.run(event, timeout=3)
-    last = courier.run(_with_receive_count(event, 6), timeout=3)
+    last = courier.run(with_receive_count(event, 6), timeout=3)
 
     # THEN both went back with the first backoff, the log says why, nothing was sent; and at
     # the last attempt they are dead-lettered with cause out_of_time instead of being left for
@@ -412,7 +390,7 @@ def test_a_redelivered_message_is_not_sent_twice(courier: Courier) -> None:
     courier.run(event)
 
     # WHEN SQS delivers the same record again (the delete was lost)
-    response = courier.run(_with_receive_count(event, 2))
+    response = courier.run(with_receive_count(event, 2))
 
     # THEN it is acknowledged without a second mail
     assert response == {"batchItemFailures": []}
@@ -447,7 +425,7 @@ def test_a_project_without_its_own_server_cannot_send_from_its_own_address(
     courier.push(recovery(project_id="shady"))
 
     # WHEN its message is handled on its last attempt
-    courier.run(_with_receive_count(courier.receive(), 6))
+    courier.run(with_receive_count(courier.receive(), 6))
 
     # THEN nothing was sent, and the DLQ says why
     assert server.messages == []
@@ -479,14 +457,6 @@ def test_a_batch_of_100_reads_ssm_once_and_never_logs_the_password(
     assert "message retried" in output  # the logs were captured
     assert PASSWORD not in output
     assert PASSWORD not in caplog.text
-
-
-def _with_receive_count(event: dict[str, Any], count: int) -> dict[str, Any]:
-    records = [
-        {**record, "attributes": {**record["attributes"], "ApproximateReceiveCount": str(count)}}
-        for record in event["Records"]
-    ]
-    return {"Records": records}
 
 
 def test_outcomes_are_logged_by_message_id_and_counted_by_error_code(

@@ -8,8 +8,9 @@ The library behind the bundle's Lambda functions. Each module owns one idea:
 - :mod:`.message` and :mod:`.templates`: the SQS message in, the rendered MIME mail out;
 - :mod:`.config` and :mod:`.config_provider`: a project's settings, read from SSM and cached;
 - :mod:`.delivery`, :mod:`.outcomes` and :mod:`.sender`: a batch's sessions, the one decision
-  of where each message ends, and the SQS handler's work; :mod:`.maybe_delivered`: which
-  messages a server may already have; :mod:`.observability`: logs and metrics;
+  of where each message ends, and the SQS handler's work; :mod:`.once`: at most one delivery
+  per idempotency key; :mod:`.dead_letters`: what a DLQ message says; :mod:`.delivery_log`:
+  what a later receive of a message must know; :mod:`.observability`: logs and metrics;
 - :mod:`.validation`: the config validator;
 - :mod:`.errors`: what can go wrong, by field and by SMTP step.
 

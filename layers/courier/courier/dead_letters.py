@@ -72,5 +72,6 @@ def dead_letter_attributes(
 
 def source_message_id(record: SQSRecord) -> str | None:
     """The id of the SQS message this one was redriven from, if it came back from the DLQ."""
-    attribute = record.message_attributes.get(SOURCE_MESSAGE_ID_ATTRIBUTE)
+    # Powertools' attribute mapping wraps items on [] only (.get gives the raw dict).
+    attribute = record.message_attributes[SOURCE_MESSAGE_ID_ATTRIBUTE]
     return attribute.string_value if attribute is not None else None

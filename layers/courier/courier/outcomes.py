@@ -65,7 +65,7 @@ class Outcome(StrEnum):
 
     DELIVERED = "delivered"
     DUPLICATE = "duplicate"
-    """Delivered by an earlier attempt; not sent again."""
+    """Delivered, or dead-lettered, by an earlier attempt; not done again."""
     RETRIED = "retried"
     DEAD_LETTERED = "dead-lettered"
 
@@ -399,7 +399,8 @@ def outcome_table_markdown() -> str:
         "| what went wrong | where the message goes |",
         "|---|---|",
         "| nothing | **delivered** (the server accepted DATA) |",
-        "| it was delivered by an earlier attempt | acknowledged, **not sent again** |",
+        "| it was delivered, or dead-lettered, by an earlier attempt (SQS delivered it again) "
+        "| acknowledged, **not sent again** |",
     ]
     for row in OUTCOME_TABLE:
         outcome = _POLICY_TEXT[row.policy] + (f"; {row.note}" if row.note else "")

@@ -35,8 +35,8 @@ from courier.config_provider import ConfigProvider
 from courier.dead_letters import dead_letter_attributes, source_message_id
 from courier.deadline import RESERVE_SECONDS, Deadline, fits, seconds_needed
 from courier.delivery import Connections, compose
+from courier.delivery_log import DeliveryLog
 from courier.errors import ConfigError, CourierError, OutOfTimeError
-from courier.maybe_delivered import MaybeDeliveredRecord
 from courier.message import CourierMessage, parse_message
 from courier.observability import count_outcome, logger
 from courier.once import Attempt, AttemptFailed, DeliverOnce
@@ -107,9 +107,9 @@ class Sender:
         For DLQ writes and visibility changes.
     persistence_store:
         Powertools idempotency store (DynamoDB); ``None`` turns duplicate suppression off.
-    maybe_delivered:
-        Where messages a server may have kept are noted across attempts (``None``: only the
-        attempt that lost the connection knows).
+    delivery_log:
+        What later receives of a message must know: that a server may have it, that it was
+        dead-lettered already (``None``: each attempt knows only what it did).
 
     Example
     -------
@@ -125,13 +125,13 @@ class Sender:
         config_provider: ConfigProvider,
         sqs_client: SQSClient,
         persistence_store: BasePersistenceLayer | None,
-        maybe_delivered: MaybeDeliveredRecord | None = None,
+        delivery_log: DeliveryLog | None = None,
     ) -> None:
         self.settings = settings
         self.config_provider = config_provider
         self.sqs = sqs_client
         self.once = DeliverOnce(persistence_store)
-        self.maybe_delivered = maybe_delivered
+        self.delivery_log = delivery_log
 
     def handle(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         """Process one SQS event; return the partial batch response."""
@@ -174,6 +174,11 @@ class _Batch:
         project_id = self._settings.default_project
         retries: int | None = None
         key: str | None = None
+        if attempt > 1 and self._dead_lettered_already(record):
+            # SQS handed over again a message whose delete was lost after its DLQ write.
+            logger.info("message dead-lettered by an earlier attempt: acknowledged")
+            count_outcome(Outcome.DUPLICATE)
+            return str(Outcome.DUPLICATE)
         try:
             message = parse_message(record.body)
             project_id = message.project_id or project_id
@@ -250,7 +255,10 @@ class _Batch:
             return str(Outcome.DEAD_LETTERED)
         assert decision.delay is not None
         if decision.cause.maybe_delivered and key is not None:
-            self._note_maybe_delivered(key)
+            self._remember(
+                lambda log: log.note_maybe_delivered(key),
+                "that the server may have kept the message",
+            )
         self._hand_back(record, delay=decision.delay)
         logger.warning(f"message retried in {decision.delay}s: {decision.cause.message}", extra=log)
         count_outcome(Outcome.RETRIED, decision.cause)
@@ -278,6 +286,10 @@ class _Batch:
                 record, delay=backoff_seconds(attempt, base=self._settings.backoff_base_seconds)
             )
             raise
+        self._remember(
+            lambda log: log.note_dead_lettered(record.message_id),
+            "that the message was dead-lettered",
+        )
 
     def _hand_back(self, record: SQSRecord, *, delay: int) -> None:
         self._visibility.append((record.queue_url, record.receipt_handle, delay))
@@ -302,26 +314,35 @@ class _Batch:
                 except Exception:
                     logger.exception("could not set the backoff of retried messages")
 
-    # The record of messages a server may have kept.
+    # What later receives must know (a failure to note or read it costs at most a repeat).
 
-    def _note_maybe_delivered(self, key: str) -> None:
-        record = self._sender.maybe_delivered
-        if record is None:
+    def _remember(self, note: Callable[[DeliveryLog], None], what: str) -> None:
+        if self._sender.delivery_log is None:
             return
         try:
-            record.mark(key)
+            note(self._sender.delivery_log)
         except Exception:
-            logger.exception("could not note that the server may have kept the message")
+            logger.exception(f"could not note {what}")
 
     def _earlier_maybe_delivered(self, key: str) -> bool:
-        record = self._sender.maybe_delivered
-        if record is None:
+        log = self._sender.delivery_log
+        if log is None:
             return False
         try:
-            return record.is_marked(key)
+            return log.maybe_delivered(key)
         except Exception:
             logger.exception("could not read whether an earlier attempt may have delivered")
             return True  # say "maybe" rather than invite a duplicate on redrive
+
+    def _dead_lettered_already(self, record: SQSRecord) -> bool:
+        log = self._sender.delivery_log
+        if log is None:
+            return False
+        try:
+            return log.dead_lettered(record.message_id)
+        except Exception:
+            logger.exception("could not read whether the message was dead-lettered already")
+            return False  # handle it again: at worst a second DLQ entry
 
     # Time and limits.
 
