@@ -37,7 +37,7 @@ from courier.outcomes import (
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ENDPOINT = "smtp://user:***@mail.example.com:587/"
-LIMITS = Limits(max_attempts=6, max_receive_count=21, in_progress_seconds=61)
+LIMITS = Limits(message_retries=5, max_receive_count=21, in_progress_seconds=61)
 
 
 def reply(step: Step, code: int) -> Exception:
@@ -182,9 +182,20 @@ def test_retried_failures_back_off_then_dead_letter_when_the_attempts_run_out(
     assert (last.cause.code, last.cause.maybe_delivered) == (code, maybe)
 
 
+def test_the_default_retries_apply_only_when_the_projects_settings_could_not_be_read() -> None:
+    busy = reply(Step.RCPT, 450)
+    unread = Limits(message_retries=None, max_receive_count=21)
+    strict = Limits(message_retries=0, max_receive_count=21)
+
+    assert unread.max_attempts == 6
+    assert decide(busy, attempt=1, limits=strict).outcome is Outcome.DEAD_LETTERED
+    assert decide(busy, attempt=5, limits=unread).outcome is Outcome.RETRIED
+    assert decide(busy, attempt=6, limits=unread).outcome is Outcome.DEAD_LETTERED
+
+
 def test_backoff_is_capped_and_the_queue_limit_wins_over_the_projects() -> None:
     busy = reply(Step.RCPT, 450)
-    many = Limits(max_attempts=30, max_receive_count=21)
+    many = Limits(message_retries=30, max_receive_count=21)
 
     assert decide(busy, attempt=10, limits=many).delay == 900
     assert decide(busy, attempt=21, limits=many).outcome is Outcome.DEAD_LETTERED
@@ -192,7 +203,7 @@ def test_backoff_is_capped_and_the_queue_limit_wins_over_the_projects() -> None:
 
 def test_a_retry_waits_past_an_idempotency_record_left_in_progress() -> None:
     # GIVEN a 4xx whose attempt could not release its idempotency record
-    limits = Limits(max_attempts=6, max_receive_count=21, min_delay_seconds=61)
+    limits = Limits(message_retries=5, max_receive_count=21, min_delay_seconds=61)
 
     # WHEN it is decided
     decision = decide(reply(Step.RCPT, 450), attempt=1, limits=limits)

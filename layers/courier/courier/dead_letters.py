@@ -9,7 +9,7 @@ Example
 >>> from courier.errors import MessageError
 >>> from courier.outcomes import Limits, decide
 >>> decision = decide(MessageError("body", "message_not_json", "is not JSON"), attempt=1,
-...                   limits=Limits(max_attempts=6, max_receive_count=21))
+...                   limits=Limits(message_retries=5, max_receive_count=21))
 >>> attributes = dead_letter_attributes(decision, attempts=1, project_id="acme",
 ...                                     source_message_id="m-1")
 >>> attributes["courier.error_code"]["StringValue"]

@@ -12,7 +12,7 @@ test.
 Example
 -------
 >>> from courier.errors import MessageError
->>> limits = Limits(max_attempts=6, max_receive_count=21)
+>>> limits = Limits(message_retries=5, max_receive_count=21)
 >>> decision = decide(MessageError("recipient", "recipient_invalid", "no @"), attempt=1,
 ...                   limits=limits)
 >>> decision.outcome, decision.reason
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from courier.config import DEFAULT_MESSAGE_RETRIES
 from courier.errors import (
     ConfigError,
     ConfigUnavailableError,
@@ -125,8 +126,9 @@ class Limits:
 
     Attributes
     ----------
-    max_attempts:
-        Attempts the project allows (``message_retries + 1``, at most ``max_receive_count``).
+    message_retries:
+        The project's ``message_retries``; ``None`` when its settings could not be read (then
+        the default, 5, applies).
     max_receive_count:
         The queue's ``maxReceiveCount``: SQS moves a message to the DLQ itself, without a cause,
         after that many receives.
@@ -139,11 +141,17 @@ class Limits:
         timeout).
     """
 
-    max_attempts: int
+    message_retries: int | None
     max_receive_count: int
     backoff_base_seconds: int = BACKOFF_BASE_SECONDS
     min_delay_seconds: int = 0
     in_progress_seconds: int = 60
+
+    @property
+    def max_attempts(self) -> int:
+        """``message_retries + 1``, at most the queue's ``max_receive_count``."""
+        retries = DEFAULT_MESSAGE_RETRIES if self.message_retries is None else self.message_retries
+        return min(retries + 1, self.max_receive_count)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -296,7 +304,7 @@ def decide(
     -------
     >>> from courier.errors import step_error
     >>> busy = step_error(Step.RCPT, 450, "4.2.1 busy", endpoint="smtp://mx:587/")
-    >>> limits = Limits(max_attempts=3, max_receive_count=21)
+    >>> limits = Limits(message_retries=2, max_receive_count=21)
     >>> [decide(busy, attempt=n, limits=limits).delay for n in (1, 2, 3)]
     [30, 60, None]
     """
@@ -311,7 +319,7 @@ def decide(
             return _dead_letter(cause, row, DeadLetterReason.ATTEMPTS_EXHAUSTED)
         delay = max(limits.in_progress_seconds, limits.min_delay_seconds)
         return Decision(outcome=Outcome.RETRIED, cause=cause, row=row, delay=delay)
-    if attempt >= min(limits.max_attempts, limits.max_receive_count):
+    if attempt >= limits.max_attempts:
         return _dead_letter(cause, row, DeadLetterReason.ATTEMPTS_EXHAUSTED)
     delay = max(
         backoff_seconds(attempt, base=limits.backoff_base_seconds), limits.min_delay_seconds

@@ -30,7 +30,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
-from courier.config import DEFAULT_MESSAGE_RETRIES, ProjectConfig
+from courier.config import ProjectConfig
 from courier.config_provider import ConfigProvider
 from courier.dead_letters import dead_letter_attributes, source_message_id
 from courier.deadline import RESERVE_SECONDS, Deadline, fits, seconds_needed
@@ -347,9 +347,8 @@ class _Batch:
     # Time and limits.
 
     def _limits(self, retries: int | None, *, holds_record: bool) -> Limits:
-        attempts = (DEFAULT_MESSAGE_RETRIES if retries is None else retries) + 1
         return Limits(
-            max_attempts=min(attempts, self._settings.max_receive_count),
+            message_retries=retries,
             max_receive_count=self._settings.max_receive_count,
             backoff_base_seconds=self._settings.backoff_base_seconds,
             min_delay_seconds=self._in_progress_seconds if holds_record else 0,
