@@ -22,12 +22,14 @@ from courier.sender import Sender, SenderSettings
 
 session = boto3.session.Session()
 table = os.environ["COURIER_IDEMPOTENCY_TABLE"]
+idempotency = DynamoDBPersistenceLayer(table_name=table, boto3_session=session)
 sender = Sender(
     settings=SenderSettings.from_environment(),
     config_provider=SsmConfigProvider(boto3_session=session),
     sqs_client=session.client("sqs"),
-    persistence_store=DynamoDBPersistenceLayer(table_name=table, boto3_session=session),
-    delivery_log=DynamoDBDeliveryLog(table_name=table, client=session.client("dynamodb")),
+    persistence_store=idempotency,
+    # The same table and client: one more client would cost every cold start its creation.
+    delivery_log=DynamoDBDeliveryLog(table_name=table, client=idempotency.client),
 )
 
 

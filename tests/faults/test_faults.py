@@ -73,6 +73,12 @@ SESSION_FAULTS: dict[str, SessionFault] = {
         "TLS",
         text="a plaintext injection",
     ),
+    "an endless EHLO reply": SessionFault(
+        at("EHLO", Reply("\r\n".join(["250-padding"] * 150 + ["250 OK"]))),
+        "smtp_protocol",
+        "EHLO",
+        text="more than 100 lines",
+    ),
     "421 mid-session": SessionFault(
         at("MAIL", Reply("421 4.4.2 closing")), "smtp_mail", "MAIL", "421 4.4.2 closing"
     ),

@@ -120,8 +120,11 @@ class BoundedSMTP(smtplib.SMTP):
             except ValueError:
                 lines[-1] = line.strip()[:200]  # show what came instead of a reply
                 return -1, b"\n".join(lines)
-            if line[3:4] != b"-" or len(lines) >= _MAX_REPLY_LINES:
+            if line[3:4] != b"-":
                 return code, b"\n".join(lines)
+            if len(lines) >= _MAX_REPLY_LINES:
+                self.close()  # the rest of the reply would be read as the next ones
+                return -1, f"a reply of more than {_MAX_REPLY_LINES} lines".encode()
 
     # Connecting, TLS and AUTH, bounded the same way.
 
