@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -337,10 +338,32 @@ def _powertools_item(params: dict[str, Any]) -> bool:
     return not str(key).startswith("courier#")
 
 
-def test_the_idempotency_record_failing_before_the_send_sends_nothing(bench: FaultBench) -> None:
-    # GIVEN DynamoDB refusing to write the in-progress record
+@dataclass(frozen=True)
+class AwsFault:
+    client: str
+    operation: str
+    error: str
+    code: str
+    when: Callable[[dict[str, Any]], bool] = lambda params: True
+
+
+AWS_FAULTS_BEFORE_THE_SEND = {
+    "SSM throttled": AwsFault("ssm", "GetParameters", "ThrottlingException", "config_unavailable"),
+    "in-progress record not written": AwsFault(
+        "dynamodb", "PutItem", "InternalServerError", "idempotency_unavailable", _powertools_item
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "fault", AWS_FAULTS_BEFORE_THE_SEND.values(), ids=AWS_FAULTS_BEFORE_THE_SEND
+)
+def test_an_aws_fault_before_the_send_is_retried_and_sends_nothing(
+    bench: FaultBench, fault: AwsFault
+) -> None:
+    # GIVEN an AWS call the sender makes before sending, failing
     server = bench.server()
-    bench.fail(bench.dynamodb, "PutItem", when=_powertools_item)
+    bench.fail(getattr(bench, fault.client), fault.operation, code=fault.error, when=fault.when)
     bench.push(recovery())
     event = bench.receive()
 
@@ -348,15 +371,13 @@ def test_the_idempotency_record_failing_before_the_send_sends_nothing(bench: Fau
     first = bench.run(event)
     bench.run(with_receive_count(event, LAST_ATTEMPT))
 
-    # THEN nothing was sent; it was retried, then dead-lettered with the store as the cause
+    # THEN nothing was sent; it was retried, then dead-lettered with the AWS cause
     assert len(first.failed_ids) == 1
     assert server.mailbox == []
     [dead] = bench.dead_letters()
     cause = attributes(dead)
-    assert (cause["courier.error_kind"], cause["courier.error_code"]) == (
-        "aws",
-        "idempotency_unavailable",
-    )
+    assert (cause["courier.error_kind"], cause["courier.error_code"]) == ("aws", fault.code)
+    assert fault.error in cause["courier.error_message"]
 
 
 def test_a_failed_success_write_is_tried_again_and_the_repeat_is_suppressed(
@@ -450,25 +471,6 @@ def test_a_failed_maybe_delivered_note_does_not_stop_the_retry(
     # THEN the message is still retried, and the log says the note failed
     assert len(run.failed_ids) == 1
     assert "could not note that the server may have kept the message" in outcomes.text()
-
-
-def test_a_throttled_ssm_is_retried_and_sends_nothing(bench: FaultBench) -> None:
-    # GIVEN SSM throttling
-    server = bench.server()
-    bench.fail(bench.ssm, "GetParameters", code="ThrottlingException")
-    bench.push(recovery())
-    event = bench.receive()
-
-    # WHEN the first and the last attempt are handled
-    first = bench.run(event)
-    bench.run(with_receive_count(event, LAST_ATTEMPT))
-
-    # THEN it was retried, then dead-lettered with the cause, and nothing was sent
-    assert len(first.failed_ids) == 1
-    assert server.mailbox == []
-    [dead] = bench.dead_letters()
-    assert attributes(dead)["courier.error_code"] == "config_unavailable"
-    assert "ThrottlingException" in attributes(dead)["courier.error_message"]
 
 
 def test_a_failed_dlq_write_hands_the_message_back_with_backoff(bench: FaultBench) -> None:
