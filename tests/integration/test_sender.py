@@ -7,8 +7,10 @@ attributes).
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -535,3 +537,50 @@ def test_the_largest_smtp_timeout_still_leaves_time_to_send(courier: Courier) ->
     # THEN the message fits and is sent, not handed back forever
     assert response == {"batchItemFailures": []}
     assert len(server.messages) == 1
+
+
+def test_a_poison_template_costs_only_its_own_message(courier: Courier) -> None:
+    # GIVEN a project whose override burns CPU in nested loops, and nine good messages of two
+    # other projects in the same batch
+    poison = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    evil = courier.server("evil")
+    courier.configure(
+        "evil",
+        {
+            "templates": {
+                "recovery_code_valid": {
+                    "email": {"body": {"plaintext": "base64://" + b64encode(poison)}}
+                }
+            }
+        },
+    )
+    default_server = courier.server()
+    acme_server = courier.server("acme")
+    courier.push(*[recovery(f"d{n}@example.org") for n in range(4)])
+    courier.push(recovery(project_id="evil"))
+    courier.push(*[recovery(f"a{n}@example.org", project_id="acme") for n in range(5)])
+    event = courier.receive()
+    assert len(event["Records"]) == 10
+
+    # WHEN one invocation handles the batch
+    started = time.thread_time()
+    response = courier.run(event)
+    cpu = time.thread_time() - started
+
+    # THEN the nine arrived, the poison message is dead-lettered at once with the bound it
+    # went over, and the batch took well under a second of CPU on top of the mail
+    assert response == {"batchItemFailures": []}
+    assert len(default_server.messages) == 4
+    assert len(acme_server.messages) == 5
+    assert evil.messages == []
+    [dead] = courier.dead_letters()
+    cause = attributes(dead)
+    assert (cause["courier.error_code"], cause["courier.reason"]) == ("template_limit", "permanent")
+    assert "MAX_STEPS" in cause["courier.error_message"] or (
+        "MAX_CPU_SECONDS" in cause["courier.error_message"]
+    )
+    assert cpu < 2.0
+
+
+def b64encode(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()

@@ -35,7 +35,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, Template
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 
 from courier.errors import ConfigError, MessageError
-from courier.sandbox import TemplateSandbox, render_bounded
+from courier.sandbox import TemplateLimitError, TemplateSandbox, render_bounded, render_budget
 
 __all__ = [
     "TEMPLATE_DIR",
@@ -139,7 +139,8 @@ def render(
     ------
     MessageError
         ``template_type_unknown``; ``template_data_missing`` (naming the variable);
-        ``template_unsafe`` (the template reached for Python internals);
+        ``template_unsafe`` (the template reached for Python internals); ``template_limit``
+        (it went over a bound of :mod:`courier.sandbox`, which the message names);
         ``template_render_error``; ``header_crlf`` (the subject is not one line).
     ConfigError
         An override that cannot be loaded or compiled, with ``field`` set to its place in the
@@ -158,10 +159,11 @@ def render(
             + ", ".join(TEMPLATE_TYPES),
         )
     context = dict(data)
-    subject, plaintext, html = (
-        _render_part(_template(template_type, part, override), context, template_type, part)
-        for part in _PARTS
-    )
+    with render_budget():  # one budget for the three parts of the mail
+        subject, plaintext, html = (
+            _render_part(_template(template_type, part, override), context, template_type, part)
+            for part in _PARTS
+        )
     subject = subject.strip()
     if "\r" in subject or "\n" in subject:
         raise MessageError(
@@ -243,6 +245,10 @@ def _compile(source: str, *, autoescape: bool, field: str) -> Template:
     environment = _HTML if autoescape else _TEXT
     try:
         return environment.from_string(source)
+    except RecursionError:
+        raise ConfigError(
+            field, "template_syntax", "is not a valid Jinja2 template: it is nested too deeply"
+        ) from None
     except TemplateSyntaxError as exc:
         message = f"is not a valid Jinja2 template: line {exc.lineno}: {exc.message}"
         if _GO_TEMPLATE.search(source):
@@ -269,6 +275,10 @@ def _render_part(
     where = f"the {template_type} {part} template"
     try:
         return render_bounded(template, context)
+    except TemplateLimitError as exc:
+        raise MessageError(
+            "template", "template_limit", f"{where} went over a bound of the sandbox: {exc}"
+        ) from None
     except SecurityError as exc:
         raise MessageError(
             "template", "template_unsafe", f"{where} was refused by the sandbox: {exc}"
