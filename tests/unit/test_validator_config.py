@@ -254,6 +254,68 @@ def test_go_template_syntax_gets_the_jinja_spelling() -> None:
     assert "{{ recovery_code }}" in response["errors"][0]["message"]
 
 
+POISON_OVERRIDES = {
+    "nested loops": (
+        "Hi\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        ("MAX_STEPS", "MAX_CPU_SECONDS"),
+    ),
+    "doubling": (
+        "{% set ns = namespace(s='x') %}\n{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}"
+        "{% endfor %}",
+        ("MAX_VALUE_SIZE",),
+    ),
+    "a huge power": ("Hi\n{{ 10 ** 100000 }}", ("MAX_INT_BITS",)),
+}
+
+
+@pytest.mark.parametrize(("source", "bounds"), POISON_OVERRIDES.values(), ids=POISON_OVERRIDES)
+def test_a_poison_template_is_refused_when_written_with_its_line_and_bound(
+    source: str, bounds: tuple[str, ...]
+) -> None:
+    # GIVEN an override that would exhaust the sender's CPU or memory
+    # WHEN it is validated
+    response = add(f"{TEMPLATE}/body/plaintext", b64(source))
+
+    # THEN it is refused with the bound it went over and the line where it did
+    assert codes(response) == [(f"{TEMPLATE}/body/plaintext", "template_limit")]
+    message = response["errors"][0]["message"]
+    assert "line 2" in message
+    assert any(bound in message for bound in bounds)
+
+
+def test_a_template_that_fails_to_render_is_refused_with_its_line() -> None:
+    response = add(f"{TEMPLATE}/subject", b64("Code {{ recovery_code }} {{ 1 // 0 }}"))
+
+    assert codes(response) == [(f"{TEMPLATE}/subject", "template_render_error")]
+    assert "line 1" in response["errors"][0]["message"]
+    assert "ZeroDivisionError" in response["errors"][0]["message"]
+
+
+def test_every_part_of_every_type_is_rendered_with_kratoss_data() -> None:
+    # GIVEN overrides that use each type's own variable, in every part
+    for template_type, variable in [
+        ("recovery_valid", "recovery_url"),
+        ("verification_code_valid", "verification_code"),
+        ("login_code_valid", "login_code"),
+    ]:
+        source = b64(f"{{{{ {variable} }}}} for {{{{ identity.traits.email }}}}")
+        email = {"subject": source, "body": {"plaintext": source, "html": source}}
+
+        # WHEN they are validated THEN they pass
+        response = patch("acme", ("add", f"{COURIER}/templates/{template_type}", {"email": email}))
+        assert response["errors"] == [], template_type
+
+
+def test_a_variable_kratos_does_not_send_is_a_warning() -> None:
+    response = add(f"{TEMPLATE}/subject", b64("Hi {{ nickname }}"))
+
+    assert response["errors"] == []
+    [warning] = [w for w in response["warnings"] if w["code"] == "template_data_missing"]
+    assert warning["path"] == f"{TEMPLATE}/subject"
+    assert "'nickname'" in warning["message"]
+    assert "dead-lettered" in warning["message"]
+
+
 @pytest.mark.parametrize(
     "uri", ["file:///etc/passwd", "file://../../config.py", f"file://{TEMPLATE_DIR.parent}/x.j2"]
 )

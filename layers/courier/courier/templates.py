@@ -38,10 +38,12 @@ from courier.errors import ConfigError, MessageError
 from courier.sandbox import TemplateLimitError, TemplateSandbox, render_bounded, render_budget
 
 __all__ = [
+    "SAMPLE_DATA",
     "TEMPLATE_DIR",
     "TEMPLATE_TYPES",
     "RenderedMail",
     "TemplateOverride",
+    "check_template_renders",
     "check_template_source",
     "load_override_source",
     "render",
@@ -75,6 +77,31 @@ _CONFIG_PATHS: dict[Part, str] = {
     "html": "email.body.html",
 }
 _GO_TEMPLATE = re.compile(r"\{\{-?\s*\.")
+_SAMPLE_COMMON: dict[str, Any] = {
+    "to": "ada@example.org",
+    "expires_in_minutes": 15,
+    "identity": {
+        "id": "5f1c0b6e-0e7d-4c2b-9d61-1f0e6a3c8a11",
+        "traits": {"email": "ada@example.org", "name": {"first": "Ada", "last": "Lovelace"}},
+    },
+    "traits": {"email": "ada@example.org", "name": {"first": "Ada", "last": "Lovelace"}},
+    "request_url": "https://auth.example.com/self-service/recovery/browser",
+    "transient_payload": {},
+}
+_SAMPLE_SPECIFIC: dict[str, dict[str, Any]] = {
+    "recovery_valid": {"recovery_url": "https://auth.example.com/recovery?token=Zx9q"},
+    "recovery_code_valid": {"recovery_code": "482913"},
+    "verification_valid": {"verification_url": "https://auth.example.com/verify?token=Kp4w"},
+    "verification_code_valid": {"verification_code": "654321"},
+    "login_code_valid": {"login_code": "246810"},
+    "registration_code_valid": {"registration_code": "135790"},
+}
+SAMPLE_DATA: Mapping[str, Mapping[str, Any]] = {
+    template_type: {**_SAMPLE_COMMON, **_SAMPLE_SPECIFIC.get(template_type, {})}
+    for template_type in TEMPLATE_TYPES
+}
+"""Representative data of each template type, as Kratos sends it: what the config validator
+renders a project's overrides with."""
 _MISSING_NAME = re.compile(r"^'([^']+)' is undefined$")
 
 
@@ -240,6 +267,34 @@ def check_template_source(source: str, *, field: str) -> None:
     _compile(source, autoescape=False, field=field)
 
 
+def check_template_renders(template_type: str, part: Part, source: str, *, field: str) -> None:
+    """Render ``source`` as the ``part`` of ``template_type`` with :data:`SAMPLE_DATA`, under
+    the sandbox's bounds, as the sender would.
+
+    Raises
+    ------
+    ConfigError
+        ``template_syntax``; ``template_limit``, ``template_unsafe`` or
+        ``template_render_error`` (naming the line); ``template_data_missing`` (a variable
+        Kratos does not send for this type).
+
+    Example
+    -------
+    >>> check_template_renders("login_code_valid", "subject", "Code {{ login_code }}", field="f")
+    >>> check_template_renders("login_code_valid", "subject", "{{ 9 ** 99999 }}",
+    ...                        field="f")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    courier.errors.ConfigError: f: the login_code_valid subject ... at line 1: ... (MAX_INT_BITS)
+    """
+    template = _compile(source, autoescape=part == "html", field=field)
+    try:
+        with render_budget():
+            _render_part(template, dict(SAMPLE_DATA[template_type]), template_type, part)
+    except MessageError as exc:
+        raise ConfigError(field, exc.code, exc.message) from None
+
+
 @lru_cache(maxsize=256)
 def _compile(source: str, *, autoescape: bool, field: str) -> Template:
     environment = _HTML if autoescape else _TEXT
@@ -276,12 +331,15 @@ def _render_part(
     try:
         return render_bounded(template, context)
     except TemplateLimitError as exc:
+        at = _at_line(template, exc)
         raise MessageError(
-            "template", "template_limit", f"{where} went over a bound of the sandbox: {exc}"
+            "template", "template_limit", f"{where} went over a bound of the sandbox{at}: {exc}"
         ) from None
     except SecurityError as exc:
         raise MessageError(
-            "template", "template_unsafe", f"{where} was refused by the sandbox: {exc}"
+            "template",
+            "template_unsafe",
+            f"{where} was refused by the sandbox{_at_line(template, exc)}: {exc}",
         ) from exc
     except UndefinedError as exc:
         match = _MISSING_NAME.match(exc.message or "")
@@ -302,8 +360,21 @@ def _render_part(
         raise MessageError(
             "template",
             "template_render_error",
-            f"{where} failed to render: {type(exc).__name__}: {exc}",
+            f"{where} failed to render{_at_line(template, exc)}: {type(exc).__name__}: {exc}",
         ) from exc
+
+
+def _at_line(template: Template, exc: BaseException) -> str:
+    """`` at line N`` of ``template`` where ``exc`` was raised (Jinja maps its frames back to
+    the template's lines), or ``""``."""
+    filename = template.filename or "<template>"
+    line = None
+    traceback = exc.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename == filename:
+            line = traceback.tb_lineno
+        traceback = traceback.tb_next
+    return f" at line {line}" if line is not None else ""
 
 
 def _decode_base64(payload: str, *, field: str) -> str:

@@ -9,8 +9,10 @@ the paths a patch uses:
   again with each reported setting taken out ("peeled") until it accepts what remains;
 * :mod:`.mail_checks` builds a mail as the sender would, to check the sender address and name
   and each extra header;
-* :func:`~courier.templates.load_override_source` and
-  :func:`~courier.templates.check_template_source` load and compile each template override.
+* :func:`~courier.templates.load_override_source`,
+  :func:`~courier.templates.check_template_source` and
+  :func:`~courier.templates.check_template_renders` load, compile and render each template
+  override (with Kratos's data for its type, under the sandbox's bounds, as the sender would).
 
 Example
 -------
@@ -29,7 +31,13 @@ from typing import Any
 
 from courier.config import DEFAULT_PREFIX, parse_project_config
 from courier.errors import ConfigError
-from courier.templates import TEMPLATE_TYPES, check_template_source, load_override_source
+from courier.templates import (
+    TEMPLATE_TYPES,
+    Part,
+    check_template_renders,
+    check_template_source,
+    load_override_source,
+)
 from courier.validation.mail_checks import check_sender_and_headers
 from courier.validation.paths import URI_POINTER, field_parts, pointer
 from courier.validation.types import Finding
@@ -42,6 +50,11 @@ SSM_ADVANCED_LIMIT = 8192
 _PLACEHOLDER_URI = "smtp://localhost/"
 _MAX_PEELS = 500
 _TEMPLATE_PARTS = (("subject",), ("body", "html"), ("body", "plaintext"))
+_PART_NAMES: dict[tuple[str, ...], Part] = {
+    ("subject",): "subject",
+    ("body", "html"): "html",
+    ("body", "plaintext"): "plaintext",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,10 +197,24 @@ def _template_findings(config: dict[str, Any]) -> list[Finding]:
             parts = ["templates", template_type, "email", *part]
             field = ".".join(parts)
             try:
-                check_template_source(load_override_source(value, field=field), field=field)
+                source = load_override_source(value, field=field)
+                check_template_source(source, field=field)
+                if template_type in TEMPLATE_TYPES:
+                    check_template_renders(template_type, _PART_NAMES[part], source, field=field)
             except ConfigError as exc:
-                findings.append(Finding.error(pointer(*parts), exc.code, exc.message))
+                findings.append(_template_finding(pointer(*parts), exc))
     return findings
+
+
+def _template_finding(path: str, exc: ConfigError) -> Finding:
+    if exc.code == "template_data_missing":  # a producer may send more than Kratos does
+        return Finding.warning(
+            path,
+            exc.code,
+            f"{exc.message}: Kratos sends no such value for this type, so every message "
+            "without it in template_data would be dead-lettered",
+        )
+    return Finding.error(path, exc.code, exc.message)
 
 
 def _size_findings(config: dict[str, Any]) -> list[Finding]:
