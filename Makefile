@@ -37,6 +37,16 @@ SOAK_MESSAGES ?= 5000
 soak: $(STAMP)
 	SOAK_MESSAGES=$(SOAK_MESSAGES) $(BIN)/pytest tests/faults/test_soak.py -q --timeout=1800
 
+# The property tests (tests/property) at length: HYPOTHESIS_PROFILE=fuzz, 20,000 random examples
+# per test (`make test` runs the derandomized `ci` profile); FUZZ_EXAMPLES=500 for fewer. A
+# failure prints the example and the @reproduce_failure blob that replays it.
+FUZZ_EXAMPLES ?=
+FUZZ_TIMEOUT ?= 3600
+.PHONY: fuzz
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz HYPOTHESIS_MAX_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(BIN)/pytest tests/property -q -p no:cacheprovider --timeout=$(FUZZ_TIMEOUT)
+
 # `sam build` needs python3.13 on PATH; with pyenv, PYENV_VERSION lists it beside 3.11.
 # The layer must ship python3.13 bytecode (layers/courier/Makefile): Lambda cannot write it.
 build: $(STAMP)

@@ -197,7 +197,7 @@ def credential_forms(credential: str) -> tuple[set[str], set[str]]:
     (looked for as words), percent-encoded as in a URI and as UTF-8 in a ``bytes`` repr
     (looked for anywhere: escapes stand next to escapes, ``\\x00p\\xc3``)."""
     words = {credential, repr(credential)[1:-1]}
-    anywhere = {quote(credential, safe="")}
+    anywhere = {quote(credential, safe="", errors="surrogatepass")}
     if not credential.isascii():
         anywhere.add(repr(credential.encode("utf-8", "surrogatepass"))[2:-1])
     return words, anywhere - words

@@ -21,9 +21,11 @@ from courier.config_provider import (
     SsmConfigProvider,
     get_project_config,
 )
-from courier.errors import ConfigError, ConfigUnavailableError
+from courier.errors import ConfigError, ConfigUnavailableError, MessageError
+from courier.message import check_header_value
 from courier.templates import TEMPLATE_TYPES, TemplateOverride
 from courier.uri import ConnectionUri
+from tests.unit.test_message import BENIGN_ENCODED_WORDS, ENCODED_BREAKS
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm.client import SSMClient
@@ -181,6 +183,48 @@ def test_reserved_header_is_refused(own: str | None) -> None:
 
     # THEN it is refused by name
     assert (error.field, error.code) == ("smtp.headers.from", "header_reserved")
+
+
+@pytest.mark.parametrize("value", ENCODED_BREAKS.values(), ids=ENCODED_BREAKS)
+@pytest.mark.parametrize(
+    ("setting", "field"),
+    [("from_name", "smtp.from_name"), ("headers", "smtp.headers.X-Tag")],
+)
+def test_a_header_setting_that_decodes_to_a_line_break_is_refused(
+    value: str, setting: str, field: str
+) -> None:
+    # GIVEN a sender name or extra header with no raw line break, whose RFC 2047 decoding
+    # holds one (the schema's one-line pattern lets it pass)
+    smtp = {setting: {"X-Tag": value} if setting == "headers" else value}
+
+    # WHEN the config is parsed
+    error = parse_error({"smtp": smtp})
+
+    # THEN it is refused by the mail's own rule for header values, on the setting
+    with pytest.raises(MessageError) as rule:
+        check_header_value(value, field)
+    assert (error.field, error.code, error.message) == (field, "header_crlf", rule.value.message)
+    assert error.__cause__ is None
+    assert error.__suppress_context__
+
+
+@pytest.mark.parametrize("value", ["Acme\u2028Bcc: all@example.com", "Acme\x00", "Acme\x85"])
+def test_a_line_break_the_schema_does_not_know_is_refused_too(value: str) -> None:
+    # GIVEN a line break other than CR or LF (the schema's pattern knows only those two)
+    # WHEN it is in the sender name and in a header
+    name = parse_error({"smtp": {"from_name": value}})
+    header = parse_error({"smtp": {"headers": {"X-Tag": value}}})
+
+    # THEN both are refused as line breaks, before any mail is built
+    assert (name.field, name.code) == ("smtp.from_name", "header_crlf")
+    assert (header.field, header.code) == ("smtp.headers.X-Tag", "header_crlf")
+
+
+@pytest.mark.parametrize("value", [v for v, _ in BENIGN_ENCODED_WORDS.values()])
+def test_a_header_setting_with_a_benign_encoded_word_parses(value: str) -> None:
+    config = parse({"smtp": {"from_name": value, "headers": {"X-Tag": value}}})
+
+    assert (config.from_name, dict(config.headers)) == (value, {"X-Tag": value})
 
 
 @pytest.mark.parametrize(

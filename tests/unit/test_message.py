@@ -3,11 +3,14 @@ mail client would, and the envelope apart from the headers."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import email
 import email.policy
 import json
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage, MIMEPart
 from email.utils import parsedate_to_datetime
@@ -21,6 +24,7 @@ from courier.errors import MessageError
 from courier.message import (
     CourierMessage,
     build_email,
+    check_header_value,
     envelope_recipient,
     envelope_sender,
     message_schema,
@@ -403,6 +407,163 @@ def test_header_injection_is_refused(changes: dict[str, Any], field: str) -> Non
 
     # THEN nothing is built, and the error names the field
     assert (caught.value.field, caught.value.code) == (field, "header_crlf")
+
+
+# Header values checked after RFC 2047 decoding (issue 10)
+
+
+def b_word(text: str, charset: str = "utf-8", *, letter: str = "b") -> str:
+    """``text`` as one base64 encoded word."""
+    encoded = base64.b64encode(text.encode(charset)).decode("ascii")
+    return f"=?{charset}?{letter}?{encoded}?="
+
+
+LINE_BREAKS = frozenset("\r\n\0\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+INJECTED = "Bcc: evil@example.com"
+# Values with no raw line break whose RFC 2047 decoding holds one: Python 3.11's email package
+# would write the decoded CR/LF out as a real header line (or end the headers there).
+ENCODED_BREAKS = {
+    "q CRLF": "=?utf-8?q?x=0D=0ABcc:_evil@example.com?=",
+    "Q and charset in upper case": "=?UTF-8?Q?x=0D=0ABcc:_evil@example.com?=",
+    "q with lower-case hex": "=?utf-8?q?x=0d=0aBcc:_evil@example.com?=",
+    "q LF alone": "=?utf-8?q?x=0ABcc:_evil@example.com?=",
+    "q CR alone": "=?utf-8?q?x=0DBcc:_evil@example.com?=",
+    "q NUL": "=?utf-8?q?x=00y?=",
+    "q U+2028 in UTF-8": "=?utf-8?q?x=E2=80=A8Bcc:_evil@example.com?=",
+    "q NEL in Latin-1": "=?iso-8859-1?q?x=85Bcc:_evil@example.com?=",
+    "q body injection": "=?utf-8?q?x=0D=0A=0D=0AInjected_body?=",
+    "b CRLF": b_word(f"x\r\n{INJECTED}"),
+    "B in upper case": b_word(f"x\r\n{INJECTED}", letter="B"),
+    "b without its padding": "=?utf-8?b?eA0KQmNjOiB2QGV2aWwudGVzdA?=",
+    "b with stray characters": "=?utf-8?b?eA0K!QmNjOiB2QGV2aWwudGVzdA==?=",
+    "b LF alone": b_word(f"x\n{INJECTED}"),
+    "b NUL": b_word("x\0y"),
+    "b U+2028 in UTF-8": b_word(f"x\u2028{INJECTED}"),
+    "b body injection": b_word("x\r\n\r\nInjected body"),
+    "b in UTF-16": b_word(f"x\r\n{INJECTED}", "utf-16-le"),
+    "q in UTF-7": "=?utf-7?q?x+AA0ACg-Bcc:_evil@example.com?=",
+    "unknown charset": "=?x-unknown?q?x=0D=0ABcc:_evil@example.com?=",
+    "charset with an RFC 2231 language": "=?utf-8*en?q?x=0D=0ABcc:_evil@example.com?=",
+    "U+2028 split across two q words": "=?utf-8?q?x=E2=80?= =?utf-8?q?=A8Bcc:_evil@example.com?=",
+    "U+2028 split across two b words": "=?utf-8?b?eOKA?= =?utf-8?b?qA==?=",
+    "U+2028 split, after a b word no padding mends": (
+        "=?utf-8?b?A?= =?utf-8?q?x=E2=80?= =?utf-8?q?=A8?="
+    ),
+    "CRLF split across two words": "=?utf-8?q?x=0D?= =?utf-8?q?=0ABcc:_evil@example.com?=",
+    "after plain text": "Your code =?utf-8?q?=0D=0ABcc:_evil@example.com?=",
+    "inside a word": "Hi=?utf-8?q?=0D=0ABcc:_evil@example.com?=there",
+    "in the text of another word": "=?x?q?a =?utf-8?b?DQpCY2M6IGV2aWxAZXhhbXBsZS5jb20=?=",
+    "a benign word first": "=?utf-8?q?Zo=C3=AB?= =?utf-8?q?=0D=0ABcc:_evil@example.com?=",
+    "not closed (the parser still decodes it)": "=?utf-8?q?=0D=0ABcc:_evil@example.com",
+    "a space in the word (the parser still decodes it)": "=?utf-8?q?x =0D=0ABcc:_evil@x.test?=",
+}
+# Encoded words that decode to one line: accepted, and a client shows the decoded text.
+BENIGN_ENCODED_WORDS = {
+    "q": ("=?utf-8?q?Zo=C3=AB?=", "Zoë"),
+    "B in upper case": ("=?UTF-8?B?Wm/Dqw==?=", "Zoë"),
+    "Latin-1": ("=?iso-8859-1?q?caf=E9?=", "café"),
+    "an emoji in b": ("Hi =?utf-8?b?8J+Ygg==?=", "Hi 😂"),
+    "a character split across two words": ("=?utf-8?q?Zo=C3?= =?utf-8?q?=AB?=", "Zoë"),
+    "a tab": ("=?utf-8?q?a=09b?=", "a\tb"),
+    "text with ?= but no =?": ("Is 2+2=4?=yes", "Is 2+2=4?=yes"),
+    "a b word no padding mends (kept as it is)": ("=?utf-8?b?A?= ok", "A ok"),
+}
+
+
+# Every way a header value reaches the mail, and the field its error names.
+HEADER_PATHS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "subject": ("subject", lambda value: build_email(**{**MAIL, "subject": value})),
+    "from_name": ("from_name", lambda value: build_email(**{**MAIL, "from_name": value})),
+    "header": ("headers.X-Tag", lambda value: build_email(**MAIL, headers={"X-Tag": value})),
+    "structured header": (
+        "headers.Reply-To",
+        lambda value: build_email(**MAIL, headers={"Reply-To": f"{value} <help@example.org>"}),
+    ),
+    "rendered subject": ("subject", lambda value: parse_message(rendered(subject=value))),
+}
+
+
+@pytest.mark.parametrize("value", ENCODED_BREAKS.values(), ids=ENCODED_BREAKS)
+@pytest.mark.parametrize(("field", "reach"), HEADER_PATHS.values(), ids=HEADER_PATHS)
+def test_an_encoded_word_that_decodes_to_a_line_break_is_refused(
+    value: str, field: str, reach: Callable[[str], object]
+) -> None:
+    # GIVEN a value without a raw line break, whose RFC 2047 decoding holds one
+    assert not LINE_BREAKS.intersection(value)
+
+    # WHEN it reaches a header by any path
+    with pytest.raises(MessageError) as caught:
+        reach(value)
+
+    # THEN it is refused as a line break in that header, saying an encoded word is the cause
+    assert (caught.value.field, caught.value.code) == (field, "header_crlf")
+    assert "encoded word" in caught.value.message
+    assert "line break" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), BENIGN_ENCODED_WORDS.values(), ids=BENIGN_ENCODED_WORDS
+)
+def test_an_encoded_word_that_decodes_to_one_line_is_accepted(value: str, shown: str) -> None:
+    # GIVEN an encoded word that decodes to a single line
+    # WHEN it is the subject, the sender's name and an extra header
+    assert parse_message(rendered(subject=value)).subject == value
+    mail = read_back(wire(subject=value, from_name=value, headers={"X-Tag": value}))
+
+    # THEN the mail carries it on one line, and a client decodes it to the text
+    assert mail["Subject"] == shown
+    assert mail["X-Tag"] == shown
+    assert not LINE_BREAKS.intersection(mail["From"].addresses[0].display_name)
+    assert "Bcc" not in mail
+
+
+@pytest.mark.parametrize(
+    ("name", "address"),
+    [
+        ("=?utf-8?q?=41", "x=0D=0ABcc=3A_evil=40x@example.org"),
+        ("a =?=", "x?q?=0D=0ABcc=3A_evil=40x@example.org"),
+        (".=?utf-8?q?x =?=", "x?q?=0D=0ABcc=3A_evil=40x@example.org"),
+    ],
+    ids=["not closed", "a lone =?", "a word with a space"],
+)
+def test_an_encoded_word_that_would_run_on_into_the_address_is_refused(
+    name: str, address: str
+) -> None:
+    # GIVEN a sender name with a '=?' that begins no whole encoded word, and an address that,
+    # read by the email package as the rest of that word, decodes to CRLF and a Bcc header
+    # (each is harmless alone)
+    changes = {"from_name": name, "from_address": address}
+
+    # WHEN the mail is built
+    with pytest.raises(MessageError) as caught:
+        build_email(**{**MAIL, **changes})
+
+    # THEN the name is refused
+    assert (caught.value.field, caught.value.code) == ("from_name", "header_crlf")
+    assert "does not begin a whole RFC 2047 encoded word" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        " ".join(["=?utf-8?q?Zo=C3=AB?="] * 5000),
+        "=?utf-8?b?" + "QUFB" * 25000 + "?=",
+        "=?utf-8?b?" + "AAAA" * 25000 + "?=",
+        "=?a?q?x" * 20000,
+        "=?x?q?" * 20000 + "?=",
+    ],
+    ids=["many words", "long word", "long NUL word", "many unclosed", "many starts"],
+)
+def test_the_check_takes_linear_time(value: str) -> None:
+    # GIVEN a header value of 100 kB or more, full of encoded-word syntax
+    started = time.perf_counter()
+
+    # WHEN it is checked (accepted or refused)
+    with contextlib.suppress(MessageError):
+        check_header_value(value, "subject")
+
+    # THEN the answer comes fast
+    assert time.perf_counter() - started < 1
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from urllib.parse import quote
+
 import pytest
 
 from courier.errors import ConfigError
 from courier.uri import ConnectionUri, Security
+from tests.conftest import exception_chain
 
 
 @pytest.mark.parametrize(
@@ -232,7 +236,7 @@ MISTAKES = {
     ),
     "unknown parameter": (
         "smtp://mail.example.com/?skip_verify=true",
-        "connection_uri.skip_verify",
+        "connection_uri.query",
         "uri_unknown_parameter",
         "skip_ssl_verify",
     ),
@@ -357,3 +361,145 @@ def test_errors_never_quote_the_password(raw: str) -> None:
 
     assert "s3cr3t" not in str(caught.value)
     assert "s3cr3t" not in repr(caught.value)
+
+
+# Every part of a URI may hold the password once a mistake has moved it there.
+CANARY = "c4nary-7s3cret"
+# (where the canary is, a malformed URI with it there)
+CANARY_PLACES = [
+    ("scheme: the whole URI", CANARY),
+    ("scheme: before ://", f"{CANARY}://mail.example.com/"),
+    ("scheme: before :port", f"{CANARY}:587"),
+    ("scheme: user:password@host", f"user:{CANARY}@mail.example.com"),
+    ("scheme: user:password@host:port", f"user:{CANARY}@mail.example.com:587"),
+    ("scheme: encoded @", f"{CANARY}%40x@mail.example.com"),
+    ("scheme: one slash", f"smtp:/{CANARY}@mail.example.com"),
+    ("scheme: no slash", f"smtp:{CANARY}@mail.example.com"),
+    ("scheme: smtp:// typo", f"smtp//user:{CANARY}@mail.example.com/"),
+    ("user: without password", f"smtp://{CANARY}@mail.example.com/"),
+    ("user: raw @", f"smtp://{CANARY}@x:pw@mail.example.com/"),
+    ("user: raw %", f"smtp://{CANARY}%zz:pw@mail.example.com/"),
+    ("user: not UTF-8", f"smtp://{CANARY}%FF:pw@mail.example.com/"),
+    ("user: raw /", f"smtp://{CANARY}/x:pw@mail.example.com/"),
+    ("password: raw @", f"smtp://user:{CANARY}@x@mail.example.com/"),
+    ("password: raw /", f"smtp://user:{CANARY}/x@mail.example.com/"),
+    ("password: raw #", f"smtp://user:{CANARY}#x@mail.example.com/"),
+    ("password: raw ?", f"smtp://user:{CANARY}?x@mail.example.com/"),
+    ("password: raw :", f"smtp://user:{CANARY}:x@mail.example.com/"),
+    ("password: raw %", f"smtp://user:{CANARY}%@mail.example.com/"),
+    ("password: not UTF-8", f"smtp://user:{CANARY}%FF@mail.example.com/"),
+    ("password: without user", f"smtp://:{CANARY}@mail.example.com/"),
+    ("password: as the port", f"smtp://user:{CANARY}"),
+    ("password: as the port, with a path", f"smtp://user:{CANARY}/"),
+    ("password: with whitespace", f"smtp://user:{CANARY} x@mail.example.com/"),
+    ("password: with a bad port", f"smtp://user:{CANARY}@mail.example.com:x/"),
+    ("password: with a bad host", f"smtp://user:{CANARY}@mail!example.com/"),
+    ("password: with a bad IPv6 host", f"smtp://user:{CANARY}@[zz::1]/"),
+    ("host: bad characters", f"smtp://{CANARY}!.example.com/"),
+    ("host: bad label", f"smtp://{CANARY}-.example.com/"),
+    ("host: empty label", f"smtp://{CANARY}..example.com/"),
+    ("host: too long", f"smtp://{CANARY}.{'a' * 250}.com/"),
+    ("host: bad IDNA", f"smtp://{CANARY}.{'é' * 70}.com/"),
+    ("host: in brackets", f"smtp://[{CANARY}]/"),
+    ("host: after brackets", f"smtp://[::1]{CANARY}/"),
+    ("host: unclosed bracket", f"smtp://[::1{CANARY}/"),
+    ("host: with a bad port", f"smtp://{CANARY}.example.com:0/"),
+    ("host: port out of range", f"smtp://{CANARY}.example.com:70000/"),
+    ("path", f"smtp://mail.example.com/{CANARY}"),
+    ("path: deeper", f"smtp://mail.example.com/inbox/{CANARY}"),
+    ("path: after the port", f"smtp://mail.example.com:587/{CANARY}?skip_ssl_verify=true"),
+    ("query name", f"smtp://mail.example.com/?{CANARY}=true"),
+    ("query name: without value", f"smtp://mail.example.com/?{CANARY}"),
+    ("query name: second", f"smtp://mail.example.com/?skip_ssl_verify=true&{CANARY}=1"),
+    ("query name: encoded", f"smtp://mail.example.com/?{CANARY}%3D=1"),
+    ("query value: skip_ssl_verify", f"smtp://mail.example.com/?skip_ssl_verify={CANARY}"),
+    ("query value: disable_starttls", f"smtp://mail.example.com/?disable_starttls={CANARY}"),
+    ("query value: legacy_ssl", f"smtp://mail.example.com/?legacy_ssl={CANARY}"),
+    ("query value: repeated", f"smtp://h/?server_name={CANARY}&server_name={CANARY}"),
+    ("fragment", f"smtp://mail.example.com/#{CANARY}"),
+    ("fragment: after the query", f"smtp://h/?skip_ssl_verify=true#{CANARY}"),
+    ("fragment: with credentials", f"smtp://user:pw@mail.example.com/#{CANARY}"),
+    ("server_name: bad characters", f"smtps://h/?server_name={CANARY}!.com"),
+    ("server_name: bad label", f"smtps://h/?server_name={CANARY}-.com"),
+    ("server_name: space", f"smtps://h/?server_name={CANARY}%20x.com"),
+    ("server_name: control character", f"smtps://h/?server_name={CANARY}%0A.com"),
+    ("server_name: bad IDNA", f"smtps://h/?server_name={CANARY}.{'é' * 70}.com"),
+    ("server_name: with a bad boolean", f"smtps://h/?server_name={CANARY}&skip_ssl_verify=x"),
+]
+
+
+def texts_of(error: BaseException) -> Iterator[str]:
+    """Every text of ``error`` and of each exception in its chain (suppressed context too)."""
+    for _, linked in exception_chain(error):
+        yield str(linked)
+        yield repr(linked)
+        yield str(linked.args)
+        if isinstance(linked, ConfigError):
+            yield linked.field
+            yield linked.message
+
+
+def test_every_canary_place_is_a_mistake_to_the_parser() -> None:
+    # GIVEN the table: each URI is malformed with the canary in one part
+    # WHEN each is parsed, THEN each fails (else the other test would prove nothing)
+    for place, raw in CANARY_PLACES:
+        with pytest.raises(ConfigError):
+            ConnectionUri.parse(raw)
+        assert CANARY in raw, place
+
+
+def test_no_error_echoes_any_part_of_the_uri() -> None:
+    # GIVEN malformed URIs with a canary secret in every part: scheme, user, password, host,
+    # path, query name and value, fragment, server_name
+    leaks = []
+    for place, raw in CANARY_PLACES:
+        # WHEN each is parsed
+        with pytest.raises(ConfigError) as caught:
+            ConnectionUri.parse(raw)
+
+        # THEN no text of the error or of its chain holds the canary, in any form
+        forms = (CANARY, CANARY.upper(), quote(CANARY), CANARY[: len(CANARY) // 2 + 2])
+        if any(form in text for text in texts_of(caught.value) for form in forms):
+            leaks.append(f"{place}: {caught.value.code}: {caught.value}")
+    assert leaks == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("http://mail.example.com/", "http://"),
+        ("SMTP+TLS://mail.example.com/", "smtp+tls://"),
+        ("smtp://mail.example.com:70000/", "587"),
+        ("smtps://mail.example.com:x/", "465"),
+        ("smtp://h/?skip_ssl_verify=yes", "skip_ssl_verify"),
+        ("smtp://h/?server_name=&x=1", "server_name"),
+    ],
+)
+def test_errors_show_only_what_courier_knows(raw: str, shown: str) -> None:
+    # GIVEN a mistake next to a known scheme, a default port or a known parameter name
+    # WHEN the URI is parsed
+    with pytest.raises(ConfigError) as caught:
+        ConnectionUri.parse(raw)
+
+    # THEN the error may name that, since it is no secret
+    assert shown in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "smtp://user:%FF@mail.example.com/",
+        "smtp://[zz::1]/",
+        f"smtp://{'é' * 70}.com/",
+        "smtp://user:s3cr3t-p%zz@mail.example.com/",
+    ],
+)
+def test_no_error_keeps_a_library_exception_in_its_chain(raw: str) -> None:
+    # GIVEN a URI whose mistake a library finds (the UTF-8 decoder, ipaddress, the IDNA codec)
+    # WHEN it is parsed
+    with pytest.raises(ConfigError) as caught:
+        ConnectionUri.parse(raw)
+
+    # THEN the error stands alone: the library's exception, which quotes its input, is gone
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None

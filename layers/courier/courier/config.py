@@ -34,7 +34,8 @@ from typing import Any, NamedTuple
 
 from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 
-from courier.errors import ConfigError
+from courier.errors import ConfigError, MessageError
+from courier.message import check_header_value
 from courier.templates import TemplateOverride
 from courier.uri import ConnectionUri
 
@@ -194,7 +195,7 @@ def parse_project_config(
     ------
     ConfigError
         ``config_not_json``; ``connection_uri_in_plain_config``; ``config_schema`` (naming the
-        dotted field); ``header_reserved``; ``connection_uri_missing``;
+        dotted field); ``header_reserved``; ``header_crlf``; ``connection_uri_missing``;
         ``sender_requires_own_server`` (Ory's rule: without its own connection URI a project
         may not set ``smtp.from_address``, ``smtp.from_name`` or ``templates``); and the
         ``connection_uri.*`` errors of :meth:`ConnectionUri.parse`.
@@ -293,8 +294,10 @@ def validate_config_tree(tree: object) -> None:
     Raises
     ------
     ConfigError
-        ``config_schema`` naming the dotted field (``smtp.headers.X-Tag``, ``message_retries``),
-        or ``header_reserved``.
+        ``config_schema`` naming the dotted field (``smtp.headers.X-Tag``, ``message_retries``);
+        ``header_reserved``; or ``header_crlf``: ``smtp.from_name`` or a header's value breaks
+        the mail's rule for header values (:func:`courier.message.check_header_value`: no line
+        break, not even one an RFC 2047 encoded word decodes to).
 
     Example
     -------
@@ -312,7 +315,10 @@ def validate_config_tree(tree: object) -> None:
         # Raised outside the except block, so not even __context__ keeps the library's
         # exception: its message quotes the offending value, which may be a password.
         raise error
-    for name in valid.get("smtp", {}).get("headers", {}):
+    smtp = valid.get("smtp", {})
+    if "from_name" in smtp:
+        _check_header_value(smtp["from_name"], "smtp.from_name")
+    for name, value in smtp.get("headers", {}).items():
         if name.lower() in _RESERVED_HEADERS:
             raise ConfigError(
                 f"smtp.headers.{name}",
@@ -320,6 +326,16 @@ def validate_config_tree(tree: object) -> None:
                 f"{name} is written by courier itself and cannot be set as an extra header "
                 "(the sender is smtp.from_address and smtp.from_name)",
             )
+        _check_header_value(value, f"smtp.headers.{name}")
+
+
+def _check_header_value(value: str, field_name: str) -> None:
+    """The mail's rule for a header value (:func:`courier.message.check_header_value`)."""
+    try:
+        check_header_value(value, field_name)
+    except MessageError as exc:
+        # A setting, not a message: an operator fixes it, so it is a ConfigError.
+        raise ConfigError(exc.field, exc.code, exc.message) from None
 
 
 def _load_json(config_json: str | None, names: ParameterNames) -> Any:
@@ -334,6 +350,10 @@ def _load_json(config_json: str | None, names: ParameterNames) -> Any:
             "config_not_json",
             f"{names.config} is not valid JSON: {exc.msg} at line {exc.lineno} column "
             f"{exc.colno} (character {exc.pos})",
+        ) from None
+    except RecursionError:
+        raise ConfigError(
+            "config", "config_not_json", f"{names.config} is nested too deeply to be read"
         ) from None
 
 

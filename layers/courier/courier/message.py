@@ -9,16 +9,18 @@ the sender can dead-letter it at once with its cause:
 ``message_not_json``     the body is not JSON (the message gives the position)
 ``message_schema``       the body does not match the schema (the field says where)
 ``recipient_invalid``    the recipient is not a valid address (email-validator's reason)
-``header_crlf``          a line break or NUL in a header value, header name or address
+``header_crlf``          a line break or NUL in a header value, header name or address,
+                         or one an RFC 2047 encoded word in it decodes to
 ``header_reserved``      a configured header that would replace one courier sets
 ``header_name_invalid``  a configured header name that is not an RFC 5322 field name
 ``address_invalid``      an address that cannot go into a header or the envelope
 =======================  ===============================================================
 
 The mail is built as Django builds it: envelope apart from the headers (:func:`envelope_sender`,
-:func:`envelope_recipient`), every header checked for line breaks, bodies in UTF-8
-quoted-printable; so ``mail.as_bytes(policy=email.policy.SMTP)`` is 7-bit ASCII with CRLF line
-ends and needs neither 8BITMIME nor SMTPUTF8.
+:func:`envelope_recipient`), every header value checked for line breaks by one rule
+(:func:`check_header_value`, which :mod:`courier.config` applies to the settings too), bodies
+in UTF-8 quoted-printable; so ``mail.as_bytes(policy=email.policy.SMTP)`` is 7-bit ASCII with
+CRLF line ends and needs neither 8BITMIME nor SMTPUTF8.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
+from email.header import decode_header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -46,6 +50,7 @@ from courier.errors import MessageError
 __all__ = [
     "CourierMessage",
     "build_email",
+    "check_header_value",
     "envelope_recipient",
     "envelope_sender",
     "message_schema",
@@ -56,6 +61,11 @@ __all__ = [
 # Python's email package splits header values on every str.splitlines() boundary, not only on
 # CR and LF: any of these would end the header early or make EmailMessage raise.
 _LINE_BREAKS = frozenset("\r\n\0\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+# An RFC 2047 encoded word as email.header.decode_header finds them (its regex `ecre`); and a
+# whole one, without white space as RFC 2047 has it, as the header parser of the email package
+# decodes it: from its "=?" to the first "?=" after its encoding (there is no "?" in its text).
+_ENCODED_WORD = re.compile(r"=\?[^?]*?\?[qQbB]\?.*?\?=")
+_WHOLE_ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[qQbB]\?[^?\s]*\?=")
 _FIELD_NAME = re.compile(r"[!-9;-~]{1,76}")  # RFC 5322 ftext, short enough to fold
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -144,7 +154,7 @@ def parse_message(body: str) -> CourierMessage:
         _validator()(data)
     except fastjsonschema.JsonSchemaValueException as exc:
         raise _schema_error(exc, data) from None
-    recipient = _no_line_breaks(data["recipient"], "recipient")
+    recipient = check_header_value(data["recipient"], "recipient")
     try:
         address = validate_email(recipient, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
@@ -156,7 +166,7 @@ def parse_message(body: str) -> CourierMessage:
         recipient=address.normalized,
         template_type=data.get("template_type"),
         template_data=data.get("template_data", {}),
-        subject=_no_line_breaks(data["subject"], "subject") if "subject" in data else None,
+        subject=check_header_value(data["subject"], "subject") if "subject" in data else None,
         plaintext=rendered.get("plaintext"),
         html=rendered.get("html") or None,
     )
@@ -219,7 +229,7 @@ def build_email(
     to = _header_address(recipient, "recipient")
     extra = _check_headers(headers or {})
     msg_id_domain = _ascii_domain(
-        _no_line_breaks(message_id_domain or sender.domain, "message_id_domain"),
+        check_header_value(message_id_domain or sender.domain, "message_id_domain"),
         "message_id_domain",
     )
     if not _DOMAIN.fullmatch(msg_id_domain):
@@ -230,7 +240,7 @@ def build_email(
     mail = EmailMessage(policy=SMTP_POLICY)
     mail["From"] = sender
     mail["To"] = to
-    mail["Subject"] = _no_line_breaks(subject, "subject")
+    mail["Subject"] = check_header_value(subject, "subject")
     mail["Date"] = format_datetime(when)
     mail["Message-ID"] = (
         make_msgid(domain=msg_id_domain)
@@ -294,6 +304,7 @@ def envelope_recipient(recipient: str) -> str:
 
 def _load_json(body: str) -> Any:
     try:
+        body.encode("utf-8")  # a raw lone surrogate (never from SQS, but any caller's str)
         data = json.loads(body, parse_constant=_reject_constant)
         if _SURROGATE_ESCAPE.search(body):
             # "\ud83d\ude00" is a valid pair; a lone half is not a character, so never encodable.
@@ -302,7 +313,7 @@ def _load_json(body: str) -> Any:
         where = f"line {exc.lineno} column {exc.colno} (char {exc.pos})"
         raise MessageError("body", "message_not_json", f"is not JSON: {exc.msg}: {where}") from None
     except UnicodeEncodeError:
-        detail = "is not JSON text: it escapes an unpaired UTF-16 surrogate (\\udXXX)"
+        detail = "is not JSON text: it holds or escapes an unpaired UTF-16 surrogate (\\udXXX)"
         raise MessageError("body", "message_not_json", detail) from None
     except ValueError as exc:
         raise MessageError("body", "message_not_json", f"is not JSON: {exc}") from None
@@ -353,8 +364,8 @@ def _check_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
     checked = []
     for name, value in headers.items():
         where = f"headers.{_shown(name)}"
-        _no_line_breaks(name, where)
-        _no_line_breaks(value, where)
+        check_header_value(name, where)
+        check_header_value(value, where)
         if not _FIELD_NAME.fullmatch(name):
             detail = "is not a header name (printable ASCII without ':' or space, 1-76 long)"
             raise MessageError(where, "header_name_invalid", detail)
@@ -367,7 +378,7 @@ def _check_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
 
 
 def _header_address(address: str, where: str, *, display_name: str = "") -> Address:
-    _no_line_breaks(display_name, "from_name")
+    check_header_value(display_name, "from_name")
     ascii_address = _envelope_address(address, where)
     if not ascii_address.isascii():
         detail = "has non-ASCII characters before the @, which need SMTPUTF8 (not supported)"
@@ -379,7 +390,7 @@ def _header_address(address: str, where: str, *, display_name: str = "") -> Addr
 
 
 def _envelope_address(address: str, where: str) -> str:
-    local, at, domain = _no_line_breaks(address, where).rpartition("@")
+    local, at, domain = check_header_value(address, where).rpartition("@")
     if not (at and local and domain) or any(c.isspace() or c in "<>,;" for c in address):
         raise MessageError(where, "address_invalid", "is not a single address such as a@b.com")
     return f"{local}@{_ascii_domain(domain, where)}"
@@ -396,7 +407,121 @@ def _ascii_domain(domain: str, where: str) -> str:
         raise MessageError(where, "address_invalid", f"has a bad domain: {exc}") from None
 
 
-def _no_line_breaks(value: str, where: str) -> str:
+def check_header_value(value: str, where: str) -> str:
+    """``value``, if it can go into a header as one line: the rule for every header value.
+
+    Refused are a line break (CR, LF, NUL, or another that ``str.splitlines()`` knows) and an
+    RFC 2047 encoded word (``=?charset?q?...?=``, ``=?charset?b?...?=``) that decodes to one,
+    alone or together with the words next to it: the email package of Python 3.11 and 3.12
+    decodes such a word when it is given the header, and writes the decoded CR/LF out as a
+    real line (a new header, or the end of the headers). Refused too is a ``=?`` that does not
+    begin a whole encoded word (one with white space in it is not whole): the email package may
+    decode it together with what follows it in the header (a From name with the address after
+    it), so whether that makes a line break cannot be told from ``value`` alone.
+
+    Parameters
+    ----------
+    value:
+        A header value, a display name or an address.
+    where:
+        The field to name in the error: ``subject``, ``from_name``, ``headers.X-Name``, ...
+
+    Returns
+    -------
+    str
+        ``value`` itself.
+
+    Raises
+    ------
+    MessageError
+        ``header_crlf``, with ``where`` as the field.
+
+    Example
+    -------
+    >>> check_header_value("=?utf-8?q?Zo=C3=AB?=", "subject")
+    '=?utf-8?q?Zo=C3=AB?='
+    >>> try:
+    ...     check_header_value("=?utf-8?q?Hi=0D=0ABcc:_all@example.com?=", "subject")
+    ... except MessageError as exc:
+    ...     print(exc.field, exc.code)
+    subject header_crlf
+    """
     if not _LINE_BREAKS.isdisjoint(value):
-        raise MessageError(where, "header_crlf", "may not contain CR, LF or other line breaks")
+        raise MessageError(
+            where,
+            "header_crlf",
+            "contains a line break (CR, LF or another), which would start a new header line: "
+            "write it on one line",
+        )
+    if "=?" not in value:
+        return value
+    words: list[str] = []
+    end = 0
+    start = value.find("=?")
+    while start >= 0:
+        # A "=?" inside a whole word (base64 padding before its "?=") is part of that word: the
+        # parser starts a word after white space or other text, and a whole word has neither.
+        if start >= end:
+            word = _WHOLE_ENCODED_WORD.match(value, start)
+            if word is None:
+                raise MessageError(
+                    where,
+                    "header_crlf",
+                    "has '=?' that does not begin a whole RFC 2047 encoded word "
+                    "(=?charset?q?text?= or =?charset?b?text?=, no spaces): the email package "
+                    "would decode it together with what follows it in the header, which can "
+                    "make a line break; write the text without '=?'",
+                )
+            words.append(word.group())
+            end = word.end()
+        start = value.find("=?", start + 1)
+    if any(not _LINE_BREAKS.isdisjoint(text) for text in _decodings(value, words)):
+        raise MessageError(
+            where,
+            "header_crlf",
+            "has an RFC 2047 encoded word that decodes to a line break (CR, LF, NUL or "
+            "another), which would start a new header line: write the text itself, without "
+            "=?charset?q?...?= or =?charset?b?...?=",
+        )
     return value
+
+
+def _decodings(value: str, words: list[str]) -> list[str]:
+    """Every text that ``words``, the encoded words of ``value``, decode to.
+
+    Each word alone, as the header parser of the email package decodes it (that is what an
+    :class:`EmailMessage` writes out): every charset (an unknown one as ASCII, bytes kept),
+    ``q`` and ``b`` in either case, and malformed ones as the parser mends them (base64
+    without its padding or with stray characters). Then the words together, as
+    :func:`email.header.decode_header` joins adjacent words of one charset before the bytes
+    are decoded, so that a character split across two words (U+2028 is three bytes in UTF-8)
+    is seen whole; an unknown charset is decoded as Latin-1 there, which maps every byte.
+    """
+    texts = [str(SMTP_POLICY.header_factory("X-Courier-Check", word)) for word in words]
+    while True:
+        try:
+            chunks = decode_header(value)
+            break
+        except HeaderParseError:
+            # A b word that no padding mends (the parser keeps its text as it is, so it hides
+            # nothing): leave such words out, the others still join. Each pass shortens value.
+            value = _ENCODED_WORD.sub(_decodable_or_gap, value)
+    for chunk, charset in chunks:
+        if charset is not None:
+            texts.append(_decoded(chunk, charset))
+    return texts
+
+
+def _decodable_or_gap(match: re.Match[str]) -> str:
+    try:
+        decode_header(match.group(0))
+    except HeaderParseError:
+        return "?"  # not whitespace: the words on either side of it stay apart
+    return match.group(0)
+
+
+def _decoded(chunk: bytes, charset: str) -> str:
+    try:
+        return chunk.decode(charset.partition("*")[0], "surrogateescape")  # RFC 2231 *lang
+    except (LookupError, UnicodeError):
+        return chunk.decode("latin-1")

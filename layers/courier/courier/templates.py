@@ -35,6 +35,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, Template
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 
 from courier.errors import ConfigError, MessageError
+from courier.message import check_header_value
 from courier.sandbox import TemplateLimitError, TemplateSandbox, render_bounded, render_budget
 
 __all__ = [
@@ -191,14 +192,8 @@ def render(
             _render_part(_template(template_type, part, override), context, template_type, part)
             for part in _PARTS
         )
-    subject = subject.strip()
-    if "\r" in subject or "\n" in subject:
-        raise MessageError(
-            "subject",
-            "header_crlf",
-            f"the {template_type} subject renders to more than one line (CR or LF); "
-            "a subject must be a single line",
-        )
+    # The rule of every header value: one line, also once its encoded words are decoded.
+    subject = check_header_value(subject.strip(), "subject")
     return RenderedMail(subject=subject, plaintext=plaintext, html=html)
 
 

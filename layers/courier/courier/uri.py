@@ -6,6 +6,14 @@ parser is strict where browsers and Go's ``net/url`` are lenient: a raw ``@``, `
 not a boolean is a :class:`~courier.errors.ConfigError` that names the field and the fix, never
 a guess.
 
+A mistake moves the password to where no one expects it (a raw ``@`` or ``/`` makes part of it
+the host, the port or the path; a password pasted alone is the whole URI), so no error quotes
+the URI or any part of it: not the scheme text, the user, the password, the host, the path, a
+query parameter's name or value, nor ``server_name``. An error names the field, what is wrong
+and the fix; it shows only what courier knows already (a supported or well-known scheme, a
+known parameter name, a default port). Nor does any error keep a library's exception in its
+``__cause__`` or ``__context__``: those quote their input.
+
 Example
 -------
 >>> uri = ConnectionUri.parse("smtp://some-user%40mg.example.org:s3cret@smtp.mailgun.org/")
@@ -35,6 +43,11 @@ STARTTLS_PORTS = frozenset({25, 587, 2525, 2587})
 """Ports where providers greet in cleartext and offer STARTTLS (Mailgun and Postmark 2525, SES
 2587): ``smtp://``."""
 QUERY_PARAMETERS = ("disable_starttls", "skip_ssl_verify", "server_name")
+# Schemes an error may name (a known word, never a secret): others are "the scheme".
+_KNOWN_SCHEMES = frozenset(
+    {"http", "https", "ftp", "file", "mailto", "imap", "imaps", "pop", "pop3", "pop3s", "ssmtp"}
+    | {"smtp+tls", "smtp+ssl", "smtp+starttls", "submission", "submissions", "ldap", "ldaps"}
+)
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _PERCENT_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -149,15 +162,30 @@ def _parse(raw: str) -> ConnectionUri:
             "contains whitespace or control characters (CR, LF, tab, ...); remove them, and "
             "percent-encode any that belong in the password (a space is %20)",
         )
+    if any("\ud800" <= char <= "\udfff" for char in raw):
+        # Half of a UTF-16 pair is not a character: no log line or SMTP command could hold it.
+        raise ConfigError(
+            FIELD,
+            "uri_not_text",
+            "contains an unpaired UTF-16 surrogate, which is not a character; write the URI "
+            "as text (percent-encode non-ASCII characters of the password as UTF-8)",
+        )
     scheme, separator, rest = raw.partition("://")
     scheme = scheme.lower()
     if not separator or scheme not in DEFAULT_PORTS:
-        shown = scheme if separator else raw.split(":", 1)[0]
+        # Without "://" the text before the first ":" may be anything, a password pasted as
+        # the whole URI among them: only a known scheme is named.
+        if not separator:
+            what = "has no scheme (no '://')"
+        elif scheme in _KNOWN_SCHEMES:
+            what = f"scheme {scheme}:// is not supported"
+        else:
+            what = "the scheme (the text before ://) is not supported"
         raise ConfigError(
             f"{FIELD}.scheme",
             "uri_bad_scheme",
-            f"scheme {shown!r} is not supported; use smtp:// (STARTTLS, or cleartext with "
-            "disable_starttls=true) or smtps:// (implicit TLS)",
+            f"{what}; use smtp:// (STARTTLS, or cleartext with disable_starttls=true) or "
+            "smtps:// (implicit TLS)",
         )
     authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
     authority, tail = rest[:authority_end], rest[authority_end:]
@@ -178,7 +206,8 @@ def _parse(raw: str) -> ConnectionUri:
         raise ConfigError(
             f"{FIELD}.path",
             "uri_path",
-            f"has the path {path!r}; an SMTP URI has none: end it with the port or '/'",
+            "has a path after the host (text after its '/'); an SMTP URI has none: end it "
+            "with the port or '/' (a '/' in the password is %2F)",
         )
 
     userinfo, at, hostport = authority.rpartition("@")
@@ -225,12 +254,15 @@ def _parse_userinfo(userinfo: str) -> tuple[str, str]:
     try:
         return unquote(user, errors="strict"), unquote(password, errors="strict")
     except UnicodeDecodeError:
-        raise ConfigError(
-            f"{FIELD}.password",
-            "uri_password_encoding",
-            "the user or password has percent-escapes that are not UTF-8; encode the text as "
-            "UTF-8 before percent-encoding it",
-        ) from None
+        pass
+    # Raised outside the except block: the decode error, which quotes the bytes, is not kept
+    # even as __context__.
+    raise ConfigError(
+        f"{FIELD}.password",
+        "uri_password_encoding",
+        "the user or password has percent-escapes that are not UTF-8; encode the text as UTF-8 "
+        "before percent-encoding it",
+    )
 
 
 def _unencoded(char: str, encoded: str | None = None) -> ConfigError:
@@ -246,14 +278,19 @@ def _parse_hostport(hostport: str, scheme: str) -> tuple[str, int | None]:
     if hostport.startswith("["):
         host, bracket, port_part = hostport[1:].partition("]")
         if not bracket or (port_part and not port_part.startswith(":")):
-            raise ConfigError(f"{FIELD}.host", "uri_bad_host", f"{hostport!r} is not a host")
-        port_text = port_part[1:] if port_part else None
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
             raise ConfigError(
-                f"{FIELD}.host", "uri_bad_host", f"[{host}] is not an IPv6 address"
-            ) from None
+                f"{FIELD}.host",
+                "uri_bad_host",
+                "the host begins with '[' but is not [IPv6 address] or [IPv6 address]:port",
+            )
+        port_text = port_part[1:] if port_part else None
+        if not _is_ipv6(host):
+            raise ConfigError(
+                f"{FIELD}.host",
+                "uri_bad_host",
+                "the host in [brackets] is not an IPv6 address (write an IPv4 address or a "
+                "name without brackets)",
+            )
     else:
         host, colon, port_text_or_empty = hostport.partition(":")
         port_text = port_text_or_empty if colon else None
@@ -277,22 +314,39 @@ def _parse_hostport(hostport: str, scheme: str) -> tuple[str, int | None]:
     return host, int(port_text)
 
 
+def _is_ipv6(host: str) -> bool:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_host(host: str, field_name: str) -> None:
     if not host.isprintable() or any(char.isspace() for char in host):
         raise ConfigError(
             field_name, "uri_bad_host", "the host name contains whitespace or control characters"
         )
-    if not host.isascii():
-        try:
-            host.encode("idna")
-        except UnicodeError:
-            raise ConfigError(
-                field_name, "uri_bad_host", f"{host!r} is not a valid host name"
-            ) from None
-        return
-    labels = host.removesuffix(".").split(".")
-    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
-        raise ConfigError(field_name, "uri_bad_host", f"{host!r} is not a valid host name")
+    if host.isascii():
+        labels = host.removesuffix(".").split(".")
+        valid = len(host) <= 253 and all(_HOST_LABEL.match(label) for label in labels)
+    else:
+        valid = _encodes_as_idna(host)
+    if not valid:
+        raise ConfigError(
+            field_name,
+            "uri_bad_host",
+            "is not a valid host name (labels of letters, digits and '-', joined by '.'; an "
+            "IPv6 address goes in [brackets])",
+        )
+
+
+def _encodes_as_idna(host: str) -> bool:
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 def _parse_query(query: str) -> dict[str, str]:
@@ -309,9 +363,10 @@ def _parse_query(query: str) -> dict[str, str]:
             )
         if name not in QUERY_PARAMETERS:
             raise ConfigError(
-                f"{FIELD}.{name or 'query'}",
+                f"{FIELD}.query",
                 "uri_unknown_parameter",
-                f"unknown parameter {name!r}; the parameters are {', '.join(QUERY_PARAMETERS)}",
+                "has an unknown parameter in its query; the parameters are "
+                f"{', '.join(QUERY_PARAMETERS)} (case-sensitive)",
             )
         if name in options:
             raise ConfigError(
@@ -332,5 +387,5 @@ def _parse_bool(options: dict[str, str], name: str) -> bool:
     raise ConfigError(
         f"{FIELD}.{name}",
         "uri_bad_boolean",
-        f"{name}={value!r} is not a boolean; use true or false",
+        f"the value of {name} is not a boolean; use true or false (or 1 and 0)",
     )

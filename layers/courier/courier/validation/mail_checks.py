@@ -100,12 +100,8 @@ def _build_findings(
         if parts is None:
             setting = "from_name" if exc.field == "from_name" else "from_address"
             parts = ["smtp", setting]
-        if exc.code == "header_crlf":
-            what = "the header's name or value contains" if parts[1] == "headers" else "contains"
-            message = (
-                f"{what} a line break (CR, LF or another), which would start a new header in "
-                "every mail: write it on one line"
-            )
+        if exc.code == "header_crlf":  # courier.message says which: raw, or an encoded word
+            message = exc.message
         elif exc.code == "header_reserved":
             message = (
                 f"{parts[-1]} cannot be set as an extra header: courier writes it itself (or "

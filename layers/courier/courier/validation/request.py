@@ -161,20 +161,21 @@ def _cli_operations(form: str, entries: object, findings: list[Finding]) -> list
             continue
         try:
             value = json.loads(raw, parse_constant=_reject_constant)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             findings.append(_not_json(where, path, exc))
             continue
         operations.append(Operation(where=where, op={"op": form, "path": path, "value": value}))
     return operations
 
 
-def _not_json(where: str, path: str, exc: ValueError) -> Finding:
+def _not_json(where: str, path: str, exc: ValueError | RecursionError) -> Finding:
     # Never the value itself: it may be a connection URI with its password.
-    reason = (
-        f"{exc.msg.removesuffix(' at')} at character {exc.pos}"
-        if isinstance(exc, json.JSONDecodeError)
-        else str(exc)
-    )
+    if isinstance(exc, json.JSONDecodeError):
+        reason = f"{exc.msg.removesuffix(' at')} at character {exc.pos}"
+    elif isinstance(exc, RecursionError):
+        reason = "it is nested too deeply"
+    else:
+        reason = str(exc)
     shown = path if path.startswith(COURIER_POINTER) and not looks_secret(path) else None
     example = f'{shown}="..."' if shown else _EXAMPLE
     return Finding.error(
