@@ -56,6 +56,8 @@ GROWTH_IN_ONE_STEP = [
     "{{ '{x:>{w}}'.format_map({'x': 1, 'w': 999999999}) }}",
     "{{ '{x:>{w}}'.format_map({'x': 1, 'w': '999999999'}) }}",
     "{{ range(100000)|join('x' * 99999) }}",
+    "{{ range(100000)|map('string')|join('x' * 99999) }}",
+    "{{ ('x' * 99999).join(range(100000)|map('string')) }}",
     "{{ ('x' * 99999).join(range(100000)|map('string')|list) }}",
     "{{ range(10)|batch(1000000000, 'x')|list }}",
 ]

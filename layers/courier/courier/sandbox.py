@@ -41,7 +41,7 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -240,7 +240,10 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
         budget.step()
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str):
-            _check_growth(getattr(__obj, "__name__", ""), owner, args, kwargs)
+            name = getattr(__obj, "__name__", "")
+            if name == "join" and args:  # its size can only be told from a list
+                args = (_materialized(args[0]), *args[1:])
+            _check_growth(name, owner, args, kwargs)
         budget.depth += 1
         try:
             if budget.depth > MAX_DEPTH:
@@ -299,6 +302,8 @@ def _budgeted_filter(name: str, filter_: Callable[..., Any]) -> Callable[..., An
         _budget().step()
         value, *rest = args[skip:]
         if name == "join":  # value|join(separator): the separator is the string that repeats
+            value = _materialized(value)
+            args = (*args[:skip], value, *rest)
             separator = rest[0] if rest else kwargs.get("d", "")
             if isinstance(separator, str):
                 _check_growth("join", separator, (value,), {})
@@ -310,6 +315,14 @@ def _budgeted_filter(name: str, filter_: Callable[..., Any]) -> Callable[..., An
         return TemplateSandbox.checked(filter_(*args, **kwargs))
 
     return budgeted
+
+
+def _materialized(items: Any) -> Any:
+    """``items`` as a list if it is an iterator or generator (each item one step), so that what
+    a ``join`` of it would build can be told before it is built."""
+    if isinstance(items, Sized) or not isinstance(items, Iterable):
+        return items
+    return list(_ticking(iter(items)))
 
 
 def _check_operands(operator: str, left: Any, right: Any) -> None:
@@ -344,10 +357,9 @@ def _check_growth(name: str, value: str, args: tuple[Any, ...], kwargs: Mapping[
         old, new = args[0], str(args[1])
         matches = value.count(old) if old else len(value) + 1
         _check_length(len(value) + matches * max(len(new) - len(old), 0), "replace()")
-    elif name == "join" and args:
+    elif name == "join" and args and isinstance(args[0], Sized):
         items = args[0]
-        count = len(items) if isinstance(items, list | tuple | str | dict) else 0
-        _check_length(len(value) * count + _size(items), "join()")
+        _check_length(len(value) * len(items) + _size(items), "join()")
     elif name == "format":  # the |format filter: printf-style
         _check_printf(value, args or tuple(kwargs.values()))
 
@@ -401,7 +413,7 @@ def _size(value: Any) -> int:
 
     The walk stops once past :data:`MAX_VALUE_SIZE`, so it costs at most that much.
     """
-    if isinstance(value, str | bytes):
+    if isinstance(value, str | bytes | range):
         return len(value)
     if not isinstance(value, list | tuple | dict | set | frozenset):
         return 1
