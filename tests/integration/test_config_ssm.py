@@ -127,10 +127,12 @@ def test_project_with_own_uri_and_config(
     assert config.message_retries == 2
 
 
-def test_project_without_parameters_uses_the_default_sender(
-    provider: SsmConfigProvider, default_sender: None
+def test_project_without_a_uri_uses_the_default_sender(
+    ssm: SSMClient, provider: SsmConfigProvider, default_sender: None
 ) -> None:
-    # GIVEN a project with neither a URI nor a config of its own
+    # GIVEN a project with settings but no URI of its own
+    put_project(ssm, "globex", config={})
+
     # WHEN its configuration is read
     config = provider.get("globex")
 
@@ -139,6 +141,31 @@ def test_project_without_parameters_uses_the_default_sender(
     assert config.connection_uri.redacted() == "smtp://stack:***@mail.stack.example:587/"
     assert config.from_address == DEFAULT_FROM
     assert config.message_retries == 5
+
+
+def test_a_project_without_any_parameter_is_unknown_and_costs_one_call(
+    provider: SsmConfigProvider, default_sender: None, calls: list[str]
+) -> None:
+    # GIVEN a project id nobody created (a typo: "acmee"), and a default sender
+    # WHEN a batch reads it 100 times
+    for _ in range(100):
+        with pytest.raises(ConfigError) as caught:
+            provider.get("acmee")
+
+    # THEN it is not sent through the default sender; the answer is cached like any other
+    assert caught.value.code == "project_unknown"
+    assert calls == ["GetParameters"]
+
+
+def test_the_default_project_needs_no_parameter_of_its_own(
+    ssm: SSMClient, calls: list[str]
+) -> None:
+    # GIVEN a stack whose default sender lives elsewhere than the default project's URI
+    ssm.put_parameter(Name="/stack/sender", Value=DEFAULT_URI, Type="SecureString")
+    provider = SsmConfigProvider(boto3_client=ssm, default_connection_uri_parameter="/stack/sender")
+
+    # WHEN the default project is read THEN it is known, through the default sender
+    assert provider.get("default").uses_default_sender is True
 
 
 def test_default_project_owns_the_default_uri(
@@ -161,9 +188,11 @@ def test_hundred_gets_cost_one_call(
     calls: list[str],
     own_parameters: bool,
 ) -> None:
-    # GIVEN a project with (or without) parameters of its own
+    # GIVEN a project with parameters of its own (or only a config)
     if own_parameters:
         put_project(ssm, "acme", uri=OWN_URI, config={"smtp": {"from_name": "Acme"}})
+    else:
+        put_project(ssm, "acme", config={})
 
     # WHEN a batch reads its configuration 100 times
     configs = {id(provider.get("acme")) for _ in range(100)}
@@ -173,8 +202,12 @@ def test_hundred_gets_cost_one_call(
     assert len(configs) == 1
 
 
-def test_missing_everything_is_cached_too(provider: SsmConfigProvider, calls: list[str]) -> None:
-    # GIVEN no parameters at all: no project URI, no default sender
+def test_missing_everything_is_cached_too(
+    ssm: SSMClient, provider: SsmConfigProvider, calls: list[str]
+) -> None:
+    # GIVEN a project with only a config: no URI of its own, no default sender
+    put_project(ssm, "acme", config={})
+
     # WHEN the project is read 100 times
     for _ in range(100):
         with pytest.raises(ConfigError) as caught:
@@ -189,6 +222,7 @@ def test_two_projects_cost_two_calls(
     ssm: SSMClient, provider: SsmConfigProvider, default_sender: None, calls: list[str]
 ) -> None:
     put_project(ssm, "acme", uri=OWN_URI)
+    put_project(ssm, "globex", config={})
 
     for _ in range(50):
         provider.get("acme")

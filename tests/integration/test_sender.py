@@ -584,3 +584,26 @@ def test_a_poison_template_costs_only_its_own_message(courier: Courier) -> None:
 
 def b64encode(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
+
+
+def test_a_misspelt_project_is_not_sent_through_the_default_sender(courier: Courier) -> None:
+    # GIVEN the stack's default sender, and a message for a project nobody created
+    server = courier.server()
+    courier.push(recovery(project_id="acmee"))
+    event = courier.receive()
+
+    # WHEN its first and its last attempt are handled
+    first = courier.run(event)
+    courier.run(with_receive_count(event, 6))
+
+    # THEN it was retried (an operator may be creating it), then dead-lettered as unknown;
+    # nothing went out through the default sender
+    assert len(first["batchItemFailures"]) == 1
+    assert server.messages == []
+    [dead] = courier.dead_letters()
+    cause = attributes(dead)
+    assert (cause["courier.error_code"], cause["courier.reason"]) == (
+        "project_unknown",
+        "attempts-exhausted",
+    )
+    assert "acmee" in cause["courier.error_message"]

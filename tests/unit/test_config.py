@@ -323,8 +323,8 @@ def test_bad_json_names_the_position_without_echoing() -> None:
 
 
 def test_missing_uris_name_both_parameters() -> None:
-    # GIVEN a project without its own URI, and a stack without a default sender
-    error = parse_error(None, own=None, default=None)
+    # GIVEN a project (with settings) without its own URI, and a stack without a default sender
+    error = parse_error({}, own=None, default=None)
 
     # THEN the error names where either URI goes
     assert (error.field, error.code) == ("smtp.connection_uri", "connection_uri_missing")
@@ -343,7 +343,7 @@ def test_uri_errors_propagate_naming_the_parameter(
     own: str | None, default: str, parameter: str
 ) -> None:
     # GIVEN a URI that does not parse
-    error = parse_error(None, own=own, default=default)
+    error = parse_error({}, own=own, default=default)
 
     # THEN ConnectionUri.parse's error comes through, naming the parameter, never the password
     assert (error.field, error.code) == ("connection_uri.port", "uri_bad_port")
@@ -356,6 +356,28 @@ def test_project_id_must_be_one_path_segment(project_id: str) -> None:
     error = parse_error(None, project_id=project_id)
 
     assert (error.field, error.code) == ("project_id", "project_id_invalid")
+
+
+def test_a_project_without_any_parameter_does_not_exist() -> None:
+    # GIVEN a misspelt project id: neither its URI nor its config parameter exists
+    error = parse_error(None, own=None, project_id="acmee")
+
+    # THEN it is not sent through the default sender, and the error says what to check
+    assert (error.field, error.code) == ("project_id", "project_unknown")
+    assert "/courier/acmee/smtp/connection_uri" in error.message
+    assert "/courier/acmee/config" in error.message
+    assert "project_id" in error.message
+
+
+@pytest.mark.parametrize(
+    ("project_id", "config", "own"),
+    [("default", None, None), ("acme", {}, None), ("acme", None, OWN_URI)],
+    ids=["the default project", "a config parameter", "a connection URI"],
+)
+def test_a_project_exists_by_any_parameter_or_as_the_default(
+    project_id: str, config: dict[str, Any] | None, own: str | None
+) -> None:
+    assert parse(config, own=own, project_id=project_id).project_id == project_id
 
 
 def test_project_config_is_immutable_and_hides_the_password() -> None:

@@ -194,6 +194,32 @@ def test_new_project_accepts_add_of_its_first_settings() -> None:
     assert response["versions"] == {"connection_uri": None, "config": None}
 
 
+def test_a_project_left_without_any_setting_is_warned_it_does_not_exist() -> None:
+    # GIVEN a project nobody created, validated without settings of its own
+    response = run({"project_id": "acmee"})
+
+    # THEN the sender's rule applies: its messages would not go through the default sender
+    assert codes(response, "warnings") == [(COURIER, "project_unknown")]
+    message = response["warnings"][0]["message"]
+    assert "/courier/acmee/smtp/connection_uri" in message
+    assert "dead-lettered as project_unknown" in message
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"project_id": "newco", "add": [f"{COURIER}/message_retries=3"]},
+        {"project_id": "default"},
+        {"project_id": "plain"},
+    ],
+    ids=["a first setting", "the default project", "stored settings"],
+)
+def test_a_project_with_any_setting_exists(request_: dict[str, Any]) -> None:
+    response = run(request_)
+
+    assert "project_unknown" not in [code for _, code in codes(response, "warnings")]
+
+
 def test_replace_of_an_unset_value_says_to_use_add() -> None:
     # GIVEN a replace of a setting acme does not have
     response = run(

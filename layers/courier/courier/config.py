@@ -50,8 +50,10 @@ __all__ = [
     "ParameterNames",
     "ProjectConfig",
     "check_project_id",
+    "is_known_project",
     "parameter_names",
     "parse_project_config",
+    "project_unknown",
     "validate_config_tree",
 ]
 
@@ -171,6 +173,7 @@ def parse_project_config(
     default_from_address: str,
     prefix: str = DEFAULT_PREFIX,
     default_connection_uri_parameter: str | None = None,
+    default_project: str = DEFAULT_PROJECT,
 ) -> ProjectConfig:
     """Build the :class:`ProjectConfig` of ``project_id`` from its parameters' values.
 
@@ -190,6 +193,8 @@ def parse_project_config(
         The stack's ``DefaultFromAddress``.
     prefix, default_connection_uri_parameter:
         Only to name the parameters in error messages.
+    default_project:
+        The stack's ``DefaultProject``, which is known without parameters of its own.
 
     Raises
     ------
@@ -215,6 +220,13 @@ def parse_project_config(
     smtp.from_name sender_requires_own_server
     """
     names = parameter_names(project_id, prefix=prefix)
+    if not is_known_project(
+        project_id,
+        has_config=config_json is not None,
+        has_connection_uri=connection_uri is not None,
+        default_project=default_project,
+    ):
+        raise project_unknown(project_id, names)
     tree = _load_json(config_json, names)
     smtp = tree.get("smtp") if isinstance(tree, dict) else None
     if isinstance(smtp, dict) and "connection_uri" in smtp:
@@ -254,6 +266,26 @@ def parse_project_config(
         local_name=smtp.get("local_name", DEFAULT_LOCAL_NAME),
         templates=overrides,
         message_retries=message_retries,
+    )
+
+
+def is_known_project(
+    project_id: str, *, has_config: bool, has_connection_uri: bool, default_project: str
+) -> bool:
+    """Whether ``project_id`` exists: it has a connection URI or a config parameter of its own,
+    or it is the stack's default project. A message for any other project is not sent through
+    the stack's default sender (a misspelt ``project_id`` would otherwise go out silently)."""
+    return has_config or has_connection_uri or project_id == default_project
+
+
+def project_unknown(project_id: str, names: ParameterNames) -> ConfigError:
+    """The error of a message for a project that does not exist (see :func:`is_known_project`)."""
+    return ConfigError(
+        "project_id",
+        "project_unknown",
+        f"project {project_id!r} does not exist: neither {names.connection_uri} nor "
+        f"{names.config} is set. Check the message's project_id; if the project is being "
+        "created, its messages are retried meanwhile",
     )
 
 

@@ -197,6 +197,9 @@ class SsmConfigProvider(ConfigProvider):
         connection_uri``); ``""`` means the stack has no default sender.
     default_from_address:
         The From address of mail through the default sender (``no-reply@example.com``).
+    default_project:
+        The stack's ``DefaultProject`` (``default``): known without parameters of its own; any
+        other project without parameters is ``project_unknown``.
     boto3_client:
         The SSM client to use; one with short timeouts is created otherwise.
     boto3_session:
@@ -217,6 +220,7 @@ class SsmConfigProvider(ConfigProvider):
         prefix: str | None = None,
         default_connection_uri_parameter: str | None = None,
         default_from_address: str | None = None,
+        default_project: str | None = None,
         boto3_client: SSMClient | None = None,
         boto3_session: boto3.session.Session | None = None,
         max_age: float | None = None,
@@ -236,6 +240,7 @@ class SsmConfigProvider(ConfigProvider):
         self.default_from_address = _setting(
             default_from_address, ENV_DEFAULT_FROM_ADDRESS, DEFAULT_FROM_ADDRESS
         )
+        self.default_project = _setting(default_project, ENV_DEFAULT_PROJECT, DEFAULT_PROJECT)
         self._client: SSMClient = boto3_client or (boto3_session or boto3.session.Session()).client(
             "ssm", config=SSM_CLIENT_CONFIG
         )
@@ -258,6 +263,7 @@ class SsmConfigProvider(ConfigProvider):
             default_from_address=self.default_from_address,
             prefix=self.prefix,
             default_connection_uri_parameter=default,
+            default_project=self.default_project,
         )
 
 

@@ -21,10 +21,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from courier.config import DEFAULT_FROM_ADDRESS, DEFAULT_PREFIX
+from courier.config import DEFAULT_FROM_ADDRESS, DEFAULT_PREFIX, DEFAULT_PROJECT
 from courier.config_provider import (
     ENV_DEFAULT_CONNECTION_URI_PARAMETER,
     ENV_DEFAULT_FROM_ADDRESS,
+    ENV_DEFAULT_PROJECT,
     ENV_SSM_PREFIX,
 )
 from courier.deadline import RESERVE_SECONDS, fits, seconds_needed
@@ -55,6 +56,7 @@ class ValidatorSettings:
     prefix: str = DEFAULT_PREFIX
     default_connection_uri_parameter: str | None = None
     default_from_address: str = DEFAULT_FROM_ADDRESS
+    default_project: str = DEFAULT_PROJECT
     allow_private_hosts: bool = False
     smtp_timeout: float = 10.0
     sender_timeout: float | None = None
@@ -70,6 +72,7 @@ class ValidatorSettings:
             default_connection_uri_parameter=environ.get(ENV_DEFAULT_CONNECTION_URI_PARAMETER)
             or f"{prefix}/default/smtp/connection_uri",
             default_from_address=environ.get(ENV_DEFAULT_FROM_ADDRESS) or DEFAULT_FROM_ADDRESS,
+            default_project=environ.get(ENV_DEFAULT_PROJECT) or DEFAULT_PROJECT,
             allow_private_hosts=environ.get(ENV_ALLOW_PRIVATE_SMTP_HOSTS, "").lower() == "true",
             smtp_timeout=float(environ.get(ENV_SMTP_TIMEOUT_SECONDS) or 10),
             sender_timeout=float(sender_timeout) if sender_timeout else None,

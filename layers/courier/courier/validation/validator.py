@@ -21,7 +21,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from courier.config import DEFAULT_LOCAL_NAME
+from courier.config import (
+    DEFAULT_LOCAL_NAME,
+    is_known_project,
+    parameter_names,
+    project_unknown,
+)
 from courier.errors import ConfigUnavailableError
 from courier.uri import ConnectionUri
 from courier.validation.checks import CheckContext, check_tree, merged
@@ -33,7 +38,7 @@ from courier.validation.document import (
     split_tree,
     stored_tree,
 )
-from courier.validation.paths import COURIER_POINTER, URI_POINTER
+from courier.validation.paths import COURIER_POINTER, URI_POINTER, pointer
 from courier.validation.probe import probe
 from courier.validation.request import PatchRequest, parse_request
 from courier.validation.settings import ValidatorSettings, check_stack
@@ -163,6 +168,27 @@ class ConfigValidator:
             default_connection_uri_parameter=self.settings.default_connection_uri_parameter,
         )
         findings.extend(check_tree(config, has_own_uri=uri is not None, context=context))
+        # The sender's rule: a project without parameters of its own does not exist. An empty
+        # tree is not written, so it would not make the project exist either.
+        if not is_known_project(
+            project_id,
+            has_config=stored.config_json is not None or bool(config),
+            has_connection_uri=uri is not None,
+            default_project=self.settings.default_project,
+        ):
+            unknown = project_unknown(
+                project_id, parameter_names(project_id, prefix=context.prefix)
+            )
+            findings.append(
+                Finding.warning(
+                    pointer(),
+                    unknown.code,
+                    f"{unknown.message}: with these settings it still would not, and its "
+                    "messages would be retried and then dead-lettered as project_unknown; set "
+                    "its connection_uri, or any setting (e.g. message_retries) to send through "
+                    "the stack's default sender",
+                )
+            )
         findings.extend(
             Finding.error(
                 path,
