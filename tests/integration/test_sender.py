@@ -1,6 +1,6 @@
 """The sender end to end: SQS records in (moto), mail on real SMTP servers, DLQ and retries out.
 
-Every row of DESIGN §5's outcome table is asserted where the message ended up: the server's
+Every row of docs/design.md §5's outcome table is asserted where the message ended up: the server's
 mailbox, the partial batch response (with its backoff), or the dead-letter queue (body and
 attributes).
 """
@@ -480,6 +480,8 @@ def test_outcomes_are_logged_by_message_id_and_counted_by_error_code(
     assert [(line["correlation_id"], line["project_id"]) for line in delivered] == [
         ("reset-1", "default")
     ]
+    # the service template.yaml names in POWERTOOLS_SERVICE_NAME, on logs and metrics alike
+    assert {line.get("service") for line in lines if "level" in line} == {"courier-sender"}
     dead = [line for line in lines if str(line.get("message", "")).startswith("message dead")]
     assert [line["error_code"] for line in dead] == ["message_not_json"]
     assert dead[0]["correlation_id"] == dead[0]["sqs_message_id"]

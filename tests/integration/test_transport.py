@@ -77,7 +77,7 @@ def assert_password_hidden(error: BaseException, caplog: pytest.LogCaptureFixtur
     assert all(CANARY not in record.getMessage() for record in ours)
 
 
-# The six modes of DESIGN §2: (listener, certificate, URI, encrypted).
+# The six modes of docs/design.md §2: (listener, certificate, URI, encrypted).
 MODES = {
     "1-starttls": ("starttls", "trusted", "smtp://user:secret@127.0.0.1:{port}/", True),
     "2-starttls-unverified": (

@@ -32,7 +32,7 @@ from courier.message import (
 )
 
 MIB = 1024 * 1024
-KRATOS_TEMPLATE_TYPES = (  # DESIGN.md §4
+KRATOS_TEMPLATE_TYPES = (  # docs/design.md §4
     "recovery_valid",
     "recovery_invalid",
     "recovery_code_valid",

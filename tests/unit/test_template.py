@@ -2,7 +2,7 @@
 
 `sam validate` and `cfn-lint` check the template's shape; these tests check what they cannot:
 the wiring that keeps every message on one of the paths delivered, retried or dead-lettered
-(DESIGN.md §5), the least-privilege policies and the environment the library reads.
+(docs/design.md §5), the least-privilege policies and the environment the library reads.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ SENDER_ENVIRONMENT: dict[str, Any] = {
     "POWERTOOLS_SERVICE_NAME": "courier-sender",
     "POWERTOOLS_METRICS_NAMESPACE": "Courier",
     "POWERTOOLS_PARAMETERS_MAX_AGE": "60",
-    "POWERTOOLS_PARAMETERS_SSM_DECRYPT": "true",
     "POWERTOOLS_LOG_LEVEL": "INFO",
 }
 
@@ -338,7 +337,7 @@ def test_alarm_notifies_the_topic_given_and_none_otherwise(resources: dict[str, 
 # --- the config validator ------------------------------------------------------------------
 
 VALIDATOR_ROUTES = ("validate", "apply")
-# The stack settings the sender reads, read alike (DESIGN §3), plus the validator's own name.
+# The stack settings the sender reads, read alike (docs/design.md §3), plus its own name.
 VALIDATOR_ENVIRONMENT: dict[str, Any] = {
     "COURIER_SSM_PREFIX": {"Ref": "SsmPrefix"},
     "COURIER_DEFAULT_PROJECT": {"Ref": "DefaultProject"},

@@ -126,7 +126,7 @@ def parse_message(body: str) -> CourierMessage:
     Parameters
     ----------
     body:
-        The JSON text of the message (DESIGN.md §4).
+        The JSON text of the message (docs/design.md §4).
 
     Returns
     -------

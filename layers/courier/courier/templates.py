@@ -2,8 +2,9 @@
 
 Each template type has three parts: a one-line subject, a plaintext body and an HTML body. The
 built-in parts ship in ``templates/builtin/<template_type>/`` next to this module; a project may
-replace any of them (DESIGN.md §3: ``templates.<type>.email.{subject, body.{html, plaintext}}``)
-with a ``base64://`` or ``file://`` URI whose content is Jinja2 source.
+replace any of them (docs/design.md §3:
+``templates.<type>.email.{subject, body.{html, plaintext}}``) with a ``base64://`` or
+``file://`` URI whose content is Jinja2 source.
 
 Templates run in an immutable sandbox with :class:`~jinja2.StrictUndefined`: a template that
 reaches for Python internals is refused, and a variable the message does not carry is an error

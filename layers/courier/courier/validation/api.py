@@ -21,6 +21,7 @@ True
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -34,7 +35,8 @@ from courier.validation.validator import ConfigValidator, make_response
 
 __all__ = ["ValidatorApi", "is_http_event", "logger"]
 
-SERVICE = "courier-config-validator"
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "courier-config-validator"
+"""The validator's service name (``template.yaml`` sets ``POWERTOOLS_SERVICE_NAME``)."""
 ROUTES = {"validate": True, "apply": False}
 """The routes under ``/projects/{project_id}/courier/``, and their ``dry_run``."""
 UNAVAILABLE = frozenset({"config_unavailable", "ssm_write_failed"})
