@@ -11,5 +11,8 @@
   :mod:`local.mailbox` keeps what they accept as ``.eml`` files with an HTML preview.
 - :mod:`local.poller` plays the SQS event source mapping; :mod:`local.sqs` shapes its events.
 - :mod:`local.sandbox` puts it all together; :mod:`local.up` and :mod:`local.demo` (with
-  :mod:`local.summary`) are the long-running stack and ``make demo``.
+  :mod:`local.summary` and its page, :mod:`local.demo_page`; :mod:`local.render` renders the
+  subjects of mail that never arrived) are the long-running stack and ``make demo``.
+- :mod:`local.sam_env` is the ``--env-vars`` file ``up`` writes for the real ``sam local
+  invoke``.
 """

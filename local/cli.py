@@ -6,12 +6,13 @@
     then). It uses a running ``up`` when there is one, or else starts the local stack for this
     one invoke.
 ``up``
-    Starts everything (:mod:`local.up`) until Ctrl-C.
+    Starts everything (:mod:`local.up`) until Ctrl-C.  ``--verbose`` adds the SMTP servers'
+    tracebacks (a TLS handshake a client gave up on) and each failed invocation's whole log.
 ``send``
     Puts a message on the queue of the running ``up``.
 ``demo``
     Runs :mod:`local.demo` and prints its summary; exit status 1 unless every message reached
-    its documented outcome.
+    its documented outcome. ``--verbose`` as for ``up``.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     # aiosmtpd's AUTH code warns about its own deprecated attribute (mail.log, and warnings).
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="aiosmtpd")
-    logging.getLogger("mail.log").setLevel(logging.ERROR)
     args = _parser().parse_args(argv)
+    quiet_servers(verbose=getattr(args, "verbose", False))
     try:
         status: int = args.run(args)
     except TemplateError as error:
@@ -58,6 +59,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return status
+
+
+def quiet_servers(*, verbose: bool) -> None:
+    """Keep the SMTP servers' log (aiosmtpd's ``mail.log``) off the console unless ``verbose``.
+
+    A client that rejects a server's certificate makes aiosmtpd log a traceback of some 25
+    lines; the sender's own outcome line already says what failed and how to fix it.
+
+    Parameters
+    ----------
+    verbose:
+        Show the servers' errors with their tracebacks (on stderr).
+    """
+    logging.getLogger("mail.log").setLevel(logging.WARNING if verbose else logging.CRITICAL + 1)
+
+
+def _verbose_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also the SMTP servers' tracebacks and each failed invocation's whole log",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="the sender's first retry delay (COURIER_RETRY_BACKOFF_BASE_SECONDS; default 30)",
     )
+    _verbose_option(up)
     up.set_defaults(run=_up)
 
     send = commands.add_parser("send", help="put a message on the queue of a running up")
@@ -92,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("-t", "--template", type=Path, default=Path("template.yaml"))
     demo.add_argument("--retry-backoff", type=int, default=1, metavar="SECONDS")
     demo.add_argument("--deadline", type=float, default=60, metavar="SECONDS")
+    _verbose_option(demo)
     demo.set_defaults(run=_demo)
     return parser
 
@@ -230,6 +256,7 @@ def _up(args: argparse.Namespace) -> int:
         workdir=args.workdir,
         region=args.region,
         retry_backoff=args.retry_backoff,
+        verbose=args.verbose,
     )
 
 
@@ -259,6 +286,7 @@ def _demo(args: argparse.Namespace) -> int:
         template=args.template,
         backoff_seconds=args.retry_backoff,
         deadline_seconds=args.deadline,
+        verbose=args.verbose,
     )
     print(format_summary(result))
     return 0 if result.ok else 1

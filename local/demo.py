@@ -4,7 +4,8 @@ One message per security mode (each to its own project and server), one to a rec
 server refuses with 550 (dead-lettered at once), one the server greylists with 451 on the first
 attempt (retried, then delivered) and one whose body is not JSON (dead-lettered at once). The
 demo ends when every message has its outcome (or at a deadline), prints a summary
-(:mod:`local.summary`) and leaves the delivered mail as ``.eml`` files beside an ``index.html``.
+(:mod:`local.summary`) and leaves the delivered mail as ``.eml`` files beside an ``index.html``
+that shows every message, delivered or not (:mod:`local.demo_page`).
 
 Retries back off ``COURIER_RETRY_BACKOFF_BASE_SECONDS`` (1 s here, 30 s by default) instead of
 faking the clock.
@@ -23,13 +24,15 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-from local.mailbox import Mailbox
+from local.demo_page import write_demo_page
+from local.mailbox import Mailbox, mail_subject
 from local.mailservers import MODES
 from local.poller import BatchReport
+from local.render import rendered_subjects
 from local.sandbox import SENDER, LocalStack
 from local.smtpd import Faults
 from local.stack import TEMPLATE
@@ -146,8 +149,12 @@ class _Journal:
     acknowledged: set[str] = field(default_factory=set)
     """Messages a finished batch deleted from the queue."""
     retry_causes: dict[str, str] = field(default_factory=dict)
+    retries: dict[str, dict[int, str]] = field(default_factory=dict)
+    """Each handed-back attempt's cause, by message and attempt."""
     batches: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    verbose: bool = False
+    """Write a failed invocation's whole log to stderr."""
 
     def record(self, report: BatchReport) -> None:
         causes = retry_causes(report)
@@ -157,6 +164,11 @@ class _Journal:
                 self.attempts[message_id] = max(self.attempts.get(message_id, 0), count)
             self.acknowledged |= set(report.message_ids) - set(report.failed_ids)
             self.retry_causes.update(causes)
+            for message_id, cause in causes.items():
+                attempt = report.receive_counts.get(message_id, 1)
+                self.retries.setdefault(message_id, {})[attempt] = cause
+        if self.verbose and report.error_type:
+            sys.stderr.write(report.result.logs)
 
 
 def run_demo(
@@ -166,6 +178,7 @@ def run_demo(
     backoff_seconds: int = 1,
     deadline_seconds: float = 60,
     progress: TextIO = sys.stderr,
+    verbose: bool = False,
 ) -> DemoResult:
     """Run the demo; return every message's outcome.
 
@@ -181,11 +194,13 @@ def run_demo(
         Give up waiting after this long (unsettled messages are reported as such).
     progress:
         Where the progress line goes.
+    verbose:
+        Also write a failed invocation's whole log to stderr.
     """
     mailbox = Mailbox(out_dir)
     mailbox.clear()
     messages = demo_messages()
-    journal = _Journal()
+    journal = _Journal(verbose=verbose)
     started = time.monotonic()
     with (
         tempfile.TemporaryDirectory(prefix="courier-demo-") as workdir,
@@ -222,15 +237,47 @@ def run_demo(
         dead = _dead_letters(stack)
         outcomes = _outcomes(ids, stack, dead, journal)
         spec = stack.function(SENDER)
-    return DemoResult(
+    seconds = time.monotonic() - started
+    outcomes = _with_mail(
+        outcomes,
+        list(ids.values()),
+        mailbox,
+        rendered_subjects(spec, [message.body for message in ids.values()]),
+    )
+    result = DemoResult(
         outcomes=outcomes,
-        seconds=time.monotonic() - started,
+        seconds=seconds,
         function=f"{spec.logical_id} ({spec.handler}, {spec.runtime})",
         backoff_seconds=backoff_seconds,
-        preview=mailbox.write_preview(),
+        preview=out_dir / "index.html",
         mail_files=len(mailbox.saved),
         batches=journal.batches,
     )
+    write_demo_page(result.preview, result)
+    return result
+
+
+def _with_mail(
+    outcomes: list[MessageOutcome],
+    messages: list[DemoMessage],
+    mailbox: Mailbox,
+    subjects: list[str | None],
+) -> list[MessageOutcome]:
+    """The outcomes with each message's ``.eml`` file and subject: the delivered mail's own,
+    else the one the sender rendered (``None`` for a message that never rendered)."""
+    completed = []
+    for outcome, message, rendered in zip(outcomes, messages, subjects, strict=True):
+        mail_file = next(
+            (
+                path
+                for path, (mode_name, recipients) in mailbox.received.items()
+                if mode_name == message.project and message.recipient in recipients
+            ),
+            None,
+        )
+        subject = mail_subject(mail_file) if mail_file is not None else None
+        completed.append(replace(outcome, mail_file=mail_file, subject=subject or rendered))
+    return completed
 
 
 def _dead_letters(stack: LocalStack) -> dict[str, dict[str, str]]:
@@ -252,6 +299,7 @@ def _outcomes(
         attempts = dict(journal.attempts)
         acknowledged = set(journal.acknowledged)
         causes = dict(journal.retry_causes)
+        journal_retries = {key: dict(value) for key, value in journal.retries.items()}
     for number, (message_id, message) in enumerate(ids.items(), start=1):
         server = stack.fleet.servers[message.project] if message.project else None
         received = [
@@ -266,6 +314,7 @@ def _outcomes(
         elif attributes:
             outcome = "dead-lettered"
         names = [name for name in (server.server_names if server else []) if name]
+        retries = journal_retries.get(message_id, {})
         outcomes.append(
             MessageOutcome(
                 number=number,
@@ -280,6 +329,7 @@ def _outcomes(
                 server_name=names[-1] if names and message.project == MODES[5].name else None,
                 dead_letter=attributes,
                 retried_because=causes.get(message_id),
+                retries=tuple(sorted(retries.items())),
             )
         )
     return outcomes

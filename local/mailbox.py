@@ -2,8 +2,10 @@
 
 Each file is the message as the server received it, under a ``Received:`` trace header such as
 a real MTA adds (``with ESMTPSA (TLSv1.3)``, RFC 3848) and an ``X-Courier-Local`` header with
-the mode, the TLS version and the AUTH login. ``index.html`` shows every mail's headers, its
-HTML part in a sandboxed frame and its plaintext part; it needs no server and runs no script.
+the mode, the TLS version and the AUTH login. ``index.html`` shows every mail, titled by its
+subject: its headers, its HTML part in a sandboxed frame and its plaintext part; it needs no
+server and runs no script. :func:`mail_details` is that view of one mail, for other pages (the
+demo's, :mod:`local.demo_page`).
 
 Example
 -------
@@ -28,7 +30,7 @@ from pathlib import Path
 from local.mailservers import Mode
 from local.smtpd import ReceivedMessage
 
-__all__ = ["Mailbox"]
+__all__ = ["Mailbox", "mail_details", "mail_subject"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
@@ -49,6 +51,8 @@ class Mailbox:
     ) -> None:
         self.directory = directory
         self.saved: list[Path] = []
+        self.received: dict[Path, tuple[str, tuple[str, ...]]] = {}
+        """Each saved file's mode name and envelope recipients."""
         self._lock = threading.Lock()
         self._on_saved = on_saved
 
@@ -79,6 +83,7 @@ class Mailbox:
             path = self.directory / name
             path.write_bytes(trace.encode("ascii", "replace") + message.content)
             self.saved.append(path)
+            self.received[path] = (mode.name, message.rcpt_tos)
         if self._on_saved is not None:
             self._on_saved(path, mode)
         return path
@@ -94,9 +99,21 @@ class Mailbox:
         return index
 
 
-def _card(path: Path) -> str:
+def _parse(path: Path) -> EmailMessage:
     parsed = message_from_bytes(path.read_bytes(), policy=policy.default)
     assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def mail_subject(path: Path) -> str:
+    """The ``Subject`` of the ``.eml`` file at ``path``, decoded (empty when it has none)."""
+    return str(_parse(path).get("Subject", ""))
+
+
+def mail_details(path: Path) -> str:
+    """HTML for one mail: a link to its file, its headers, its HTML part in a sandboxed frame
+    (no script runs) and its plaintext part, every value escaped."""
+    parsed = _parse(path)
     html_part = parsed.get_body(preferencelist=("html",))
     text_part = parsed.get_body(preferencelist=("plain",))
     rows = "".join(
@@ -110,11 +127,16 @@ def _card(path: Path) -> str:
         else "<p><em>no HTML part</em></p>"
     )
     text = html.escape(text_part.get_content()) if text_part is not None else "(no plaintext part)"
+    link = f'<p><a href="{html.escape(path.name)}">{html.escape(path.name)}</a></p>'
     return (
-        f'<section><h2><a href="{html.escape(path.name)}">{html.escape(path.name)}</a></h2>'
-        f"<table>{rows}</table>{frame}<details><summary>plaintext</summary><pre>{text}</pre>"
-        "</details></section>"
+        f"{link}<table>{rows}</table>{frame}<details><summary>plaintext</summary>"
+        f"<pre>{text}</pre></details>"
     )
+
+
+def _card(path: Path) -> str:
+    title = html.escape(mail_subject(path) or "(no subject)")
+    return f"<section><h2>{title}</h2>{mail_details(path)}</section>"
 
 
 _PAGE = """<!doctype html>

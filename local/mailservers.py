@@ -98,7 +98,8 @@ class SmtpFleet:
     Parameters
     ----------
     workdir:
-        Where the CA bundle (``ca.pem``) is written.
+        Where the CA bundle (``ca.pem``) is written; :attr:`ca_bundle` is its absolute path,
+        since the functions run in their code folder.
     username, password:
         The account every server accepts.
     faults:
@@ -120,8 +121,8 @@ class SmtpFleet:
         self.password = password
         self.ca = trustme.CA(organization_name="courier local CA")
         self._unknown_ca = trustme.CA(organization_name="courier local unknown CA")
-        self.ca_bundle = workdir / "ca.pem"
         workdir.mkdir(parents=True, exist_ok=True)
+        self.ca_bundle = workdir.resolve() / "ca.pem"
         self.ca.cert_pem.write_to_path(str(self.ca_bundle))
         self.servers: dict[str, SmtpServer] = {}
         for mode in MODES:

@@ -43,7 +43,11 @@ LOCAL_OVERRIDES = {"AllowPrivateSmtpHosts": "true"}
 
 @dataclass(frozen=True)
 class Session:
-    """How to reach a running ``python -m local up``: written to ``session.json``."""
+    """How to reach a running ``python -m local up``: written to ``session.json``.
+
+    Every path in it is absolute: the functions it configures run in their code folder, and
+    ``invoke`` and ``send`` may run from another directory than ``up``.
+    """
 
     endpoint_url: str
     region: str
@@ -186,9 +190,9 @@ class LocalStack:
         return Session(
             endpoint_url=self.aws.endpoint_url,
             region=self.region,
-            ca_bundle=str(self.fleet.ca_bundle),
+            ca_bundle=str(self.fleet.ca_bundle.resolve()),
             resource_values=self.stack.resource_values(region=self.region, account_id=ACCOUNT_ID),
-            mail_dir=str(self.mailbox.directory) if self.mailbox else "",
+            mail_dir=str(self.mailbox.directory.resolve()) if self.mailbox else "",
             pid=os.getpid(),
         )
 

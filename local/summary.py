@@ -46,17 +46,33 @@ class MessageOutcome:
     dead_letter: dict[str, str] | None
     """The DLQ message's ``courier.*`` attributes."""
     retried_because: str | None
+    retries: tuple[tuple[int, str], ...] = ()
+    """``(attempt, cause)`` of each attempt that handed the message back, in order."""
+    subject: str | None = None
+    """The mail's subject (as delivered, or as the sender rendered it); ``None`` for a message
+    that never rendered."""
+    mail_file: Path | None = None
+    """The ``.eml`` file of the delivered mail."""
 
     @property
     def as_documented(self) -> bool:
         return self.outcome == self.expected and self.attempts == self.expected_attempts
 
     @property
+    def title(self) -> str:
+        """The mail's subject, or what the message was (its label) when it never rendered."""
+        return self.subject or self.label
+
+    @property
     def cause(self) -> str:
+        """Why it was dead-lettered (the code, then the server's reply or else the error
+        message, whole) or retried; empty for a message delivered at once."""
         if self.dead_letter:
             code = self.dead_letter.get("courier.error_code", "?")
-            reply = self.dead_letter.get("courier.smtp_reply")
-            return f"{code}: {reply}" if reply else code
+            detail = self.dead_letter.get("courier.smtp_reply") or self.dead_letter.get(
+                "courier.error_message"
+            )
+            return f"{code}: {detail}" if detail else code
         if self.retried_because:
             return f"retried after {self.retried_because}"
         return ""
@@ -102,12 +118,14 @@ def record_outcomes(report: BatchReport) -> dict[str, str]:
 
 
 def retry_causes(report: BatchReport) -> dict[str, str]:
-    """Why each handed-back message of a batch was retried, from the sender's JSON log lines."""
+    """Why each handed-back message of a batch was retried, from the sender's JSON log lines:
+    the error code, then the last part of the sender's message (the server's reply, or the
+    error with its hint)."""
     causes: dict[str, str] = {}
     for entry in log_entries(report):
         message_id = entry["sqs_message_id"]
         if message_id in report.failed_ids and entry.get("error_code"):
-            text = str(entry.get("message", ""))
+            text = " ".join(str(entry.get("message", "")).split())
             reply = text.rsplit(": ", 1)[-1] if ": " in text else ""
             causes[message_id] = (
                 f"{entry['error_code']} ({reply})" if reply else entry["error_code"]
@@ -159,7 +177,8 @@ def format_summary(result: DemoResult) -> str:
         "",
         f"{delivered} delivered, {dead} dead-lettered (the DLQ keeps each body with its cause in "
         "courier.* message attributes)",
-        f"mail: {result.mail_files} .eml file(s) and a preview: {result.preview}",
+        f"mail: {result.mail_files} .eml file(s); every message, with its mail or its cause: "
+        f"{result.preview}",
         "every message reached its documented outcome"
         if result.ok
         else "SOME MESSAGES DID NOT REACH THEIR DOCUMENTED OUTCOME",

@@ -1,9 +1,11 @@
 """``python -m local up``: the local stack and the queue's event source mapping, until Ctrl-C.
 
-It prints the endpoints and the SMTP servers' URIs, then one line per batch the sender ran and
-per mail a server accepted. While it runs, ``workdir/session.json`` tells ``python -m local
-invoke`` and ``python -m local send`` where it is; mail is kept in ``workdir/mail`` with an
-``index.html`` preview.
+It prints the endpoints and the SMTP servers' URIs, then one line per batch the sender ran, one
+per message outcome (whole, with the sender's hint) and one per mail a server accepted. While it
+runs, ``workdir/session.json`` tells ``python -m local invoke`` and ``python -m local send``
+where it is, and ``workdir/sam-env-vars.json`` is an ``--env-vars`` file for the real ``sam
+local invoke`` (:mod:`local.sam_env`); mail is kept in ``workdir/mail`` with an ``index.html``
+preview. Every path it records or prints is absolute: the functions run in their code folder.
 """
 
 from __future__ import annotations
@@ -19,13 +21,24 @@ from local.mailbox import Mailbox
 from local.mailservers import MODES, Mode
 from local.poller import BatchReport, EventSourceMapping
 from local.projects import DEFAULT_SENDER_MODE
+from local.sam_env import (
+    SAM_ENV_FILE,
+    ignored_by_sam,
+    sam_env_vars,
+    sam_invoke_command,
+    write_sam_env_vars,
+)
 from local.sandbox import SENDER, LocalStack
 from local.summary import record_outcomes
+from local.template import default_template
 
-__all__ = ["READY_LINE", "run_up"]
+__all__ = ["READY_LINE", "batch_lines", "run_up"]
 
 READY_LINE = "courier local stack is up"
 """The first line ``up`` prints once everything listens (scripts may wait for it)."""
+
+_SIGNAL_CHECK_SECONDS = 0.25
+"""How often the main thread wakes to run a pending SIGINT or SIGTERM handler."""
 
 
 def run_up(
@@ -36,8 +49,27 @@ def run_up(
     workdir: Path,
     region: str = "us-east-1",
     retry_backoff: int | None = None,
+    verbose: bool = False,
 ) -> int:
-    """Run until interrupted (SIGINT or SIGTERM); return the exit status."""
+    """Run until interrupted (SIGINT or SIGTERM); return the exit status.
+
+    Parameters
+    ----------
+    template:
+        The SAM template.
+    parameter_overrides, env_vars:
+        As ``sam local invoke``'s ``--parameter-overrides`` and ``--env-vars``.
+    workdir:
+        Where the session, the CA bundle, the ``--env-vars`` file and the mail go (made
+        absolute here).
+    region:
+        The functions' region.
+    retry_backoff:
+        ``COURIER_RETRY_BACKOFF_BASE_SECONDS`` (``None``: the template's 30 s).
+    verbose:
+        Also write a failed invocation's whole log to stderr (else one line with its error).
+    """
+    workdir = workdir.resolve()
     stopped = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -48,6 +80,7 @@ def run_up(
     mailbox = Mailbox(workdir / "mail", on_saved=lambda path, mode: _mail_line(mailbox, path, mode))
     extra = {"COURIER_RETRY_BACKOFF_BASE_SECONDS": str(retry_backoff)} if retry_backoff else {}
     session_file = workdir / "session.json"
+    env_file = workdir / SAM_ENV_FILE
     with LocalStack(
         workdir=workdir,
         template=template,
@@ -57,22 +90,41 @@ def run_up(
         extra_env=extra,
         region=region,
     ) as stack:
-        mapping = stack.event_source_mapping(on_batch=_batch_line)
+        mapping = stack.event_source_mapping(on_batch=lambda report: _batch(report, verbose))
         mapping.start()
         stack.session().write(session_file)
         mailbox.write_preview()
         try:
-            _print_endpoints(stack, mapping, retry_backoff)
-            stopped.wait()
+            _write_sam_env(stack, env_file)
+            _print_endpoints(stack, mapping, retry_backoff, env_file)
+            # A signal may reach any thread, and Python runs its handler in the main thread
+            # only once that thread runs again: an untimed wait could miss Ctrl-C for good.
+            while not stopped.wait(timeout=_SIGNAL_CHECK_SECONDS):
+                pass
             print("\nstopping ...", flush=True)
         finally:
             session_file.unlink(missing_ok=True)
+            env_file.unlink(missing_ok=True)
             mapping.stop()
     return 0
 
 
+def _write_sam_env(stack: LocalStack, path: Path) -> None:
+    session = stack.session()
+    document = sam_env_vars(
+        stack.template,
+        endpoint_url=session.endpoint_url,
+        region=stack.region,
+        resource_values=session.resource_values,
+        parameter_overrides=stack.parameter_overrides,
+        env_vars=stack.env_vars,
+        extra_env=stack.extra_env,
+    )
+    write_sam_env_vars(path, document)
+
+
 def _print_endpoints(
-    stack: LocalStack, mapping: EventSourceMapping, retry_backoff: int | None
+    stack: LocalStack, mapping: EventSourceMapping, retry_backoff: int | None, env_file: Path
 ) -> None:
     resources = stack.stack
     spec = stack.function(SENDER)
@@ -105,29 +157,71 @@ def _print_endpoints(
             f"    {mode.number} {mode.title:<{title_width}}  {uri:<{uri_width}}  {project}"
         )
     mail_dir = stack.mailbox.directory if stack.mailbox else "-"
+    built = default_template(Path.cwd()).resolve()
+    command = sam_invoke_command(
+        env_file, region=stack.region, template=None if stack.template == built else stack.template
+    )
     lines += [
         f"  mail          {mail_dir}/*.eml, preview {mail_dir}/index.html",
+        f"  sam (Docker)  --env-vars {env_file}",
+        *_sam_notes(stack),
         "try:",
         "  python -m local invoke SenderFunction -e events/sender/recovery-code.json",
         '  python -m local send \'{"project_id": "smtps", "recipient": "ada@example.org", '
         '"template_type": "login_code_valid", "template_data": {"login_code": "123456"}}\'',
+        f"  {command}",
     ]
     print("\n".join(lines), flush=True)
 
 
-def _batch_line(report: BatchReport) -> None:
+def _sam_notes(stack: LocalStack) -> list[str]:
+    """What ``sam local invoke`` would not take from the file (only ``AWS_ENDPOINT_URL``
+    matters: the command line passes the keys and the region)."""
+    ignored = ignored_by_sam(
+        stack.template,
+        {SENDER: {"AWS_ENDPOINT_URL": ""}},
+        parameter_overrides=stack.parameter_overrides,
+    )
+    if not ignored:
+        return []
+    return [
+        f"                (sam local invoke ignores its AWS_ENDPOINT_URL: {stack.template.name} "
+        f"does not declare it for {SENDER})"
+    ]
+
+
+def batch_lines(report: BatchReport, *, verbose: bool = False) -> list[str]:
+    """What ``up`` prints for a batch: a line for the batch, then one per message outcome,
+    each whole (the sender's hint included) and on one line.
+
+    Parameters
+    ----------
+    report:
+        The batch.
+    verbose:
+        Leave out the failed invocation's error message (its whole log goes to stderr).
+    """
     handed_back = len(report.failed_ids)
     done = len(report.message_ids) - handed_back
     error = f", invoke failed: {report.error_type}" if report.error_type else ""
     lines = [
         f"batch of {len(report.message_ids)}: {done} done, {handed_back} back on the queue{error}"
     ]
+    payload = report.result.payload
+    if report.error_type and not verbose and isinstance(payload, dict):
+        message = " ".join(str(payload.get("errorMessage", "")).split())
+        lines.append(f"  {message} (--verbose for the function's log)")
     outcomes = record_outcomes(report)
     for message_id in report.message_ids:
         if message_id in outcomes:
-            lines.append(f"  {message_id[:8]}  {outcomes[message_id][:150]}")
-    print("\n".join(lines), flush=True)
-    if report.error_type:
+            outcome = " ".join(outcomes[message_id].split())
+            lines.append(f"  {message_id[:8]}  {outcome}")
+    return lines
+
+
+def _batch(report: BatchReport, verbose: bool) -> None:
+    print("\n".join(batch_lines(report, verbose=verbose)), flush=True)
+    if report.error_type and verbose:
         sys.stderr.write(report.result.logs)
 
 

@@ -4,23 +4,29 @@ them from a shell."""
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
+import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 
+from local.sam_env import SAM_ENV_FILE
+from local.sandbox import find_session
 from local.up import READY_LINE
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events" / "sender"
+README = ROOT / "README.md"
 
 
 def run_local(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -232,10 +238,204 @@ def test_the_demo_gives_every_message_its_documented_outcome(tmp_path: Path) -> 
     assert rows[6][6].endswith("SNI mail.courier.test")
     assert rows[7][7] == "smtp_rcpt: 550 5.1.1 <nobody@example.org>: user unknown"
     assert rows[8][7].startswith("retried after smtp_rcpt (451 4.7.1 greylisted")
-    assert rows[9][7] == "message_not_json"
+    assert rows[9][7].startswith("message_not_json: body: is not JSON: ")
     assert "COURIER_RETRY_BACKOFF_BASE_SECONDS=1" in done.stdout
     assert "every message reached its documented outcome" in done.stdout
-    # ... a progress line on stderr, and the mail as .eml files beside their preview
+    # ... a progress line on stderr, and the mail as .eml files beside a page of every message
     assert "9/9 messages settled" in done.stderr
     assert len(list((tmp_path / "demo").glob("*.eml"))) == 7
-    assert (tmp_path / "demo" / "index.html").read_text().count("<section>") == 7
+    page = (tmp_path / "demo" / "index.html").read_text()
+    titles = re.findall(r'<section id="message-\d+" class="([a-z-]+)"><h2>(.*?)</h2>', page)
+    assert len(titles) == 9
+    assert titles[0] == ("delivered", "1. Recover access to your account \N{EM DASH} delivered")
+    assert titles[6][0] == "dead-lettered"
+    assert titles[6][1].startswith("7. Recover access to your account")
+    assert titles[8] == ("dead-lettered", "9. malformed body \N{EM DASH} dead-lettered")
+    assert "<th>error code</th><td>smtp_rcpt</td>" in page
+    assert "<th>error code</th><td>message_not_json</td>" in page
+    assert "<li>try 1: retried after smtp_rcpt (451 4.7.1 greylisted" in page
+    assert page.count('<iframe sandbox title="HTML part"') == 7
+
+
+# Every workflow of the README's "Local use" section, run as written there.
+
+
+def readme_commands() -> dict[str, list[str]]:
+    """The ``.venv/bin/python -m local ...`` command lines of the README's "Local use" section,
+    by subcommand: continuation lines joined, ``# comments`` and ``[optional]`` parts dropped
+    (outside quotes), then split as a shell does."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Local use", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+    commands: dict[str, list[str]] = {}
+    for block in blocks:
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(_required_part(line))
+            if words[:3] == [".venv/bin/python", "-m", "local"] and len(words) > 3:
+                commands.setdefault(words[3], words)
+    return commands
+
+
+def _required_part(line: str) -> str:
+    """``line`` without its comment and its ``[...]`` groups (both outside quotes)."""
+    kept: list[str] = []
+    quote = ""
+    depth = 0
+    for n, char in enumerate(line):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (n == 0 or line[n - 1].isspace()):
+            break
+        elif char in "[]":
+            depth += 1 if char == "[" else -1
+            continue
+        if depth == 0:
+            kept.append(char)
+    return "".join(kept)
+
+
+def as_run(words: list[str]) -> list[str]:
+    """A README command line, run by the interpreter that runs the tests (the README's
+    ``.venv/bin/python``)."""
+    assert words[0] == ".venv/bin/python"
+    return [sys.executable, *words[1:]]
+
+
+class Console:
+    """The lines a process prints, read as they come (no polling of the clock)."""
+
+    def __init__(self, stream: Iterator[str]) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+
+        def read() -> None:
+            for line in stream:
+                self._queue.put(line.rstrip("\n"))
+            self._queue.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def wait_for(self, pattern: str, *, seconds: float) -> re.Match[str]:
+        """The first line (printed so far or next) that matches ``pattern``."""
+        compiled = re.compile(pattern)
+        for seen in self.lines:
+            if match := compiled.search(seen):
+                return match
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                lines = "\n".join(self.lines)
+                raise AssertionError(f"no line matched {pattern!r}:\n{lines}") from None
+            if line is None:
+                lines = "\n".join(self.lines)
+                raise AssertionError(f"the process ended before {pattern!r}:\n{lines}")
+            self.lines.append(line)
+            if match := compiled.search(line):
+                return match
+
+
+@pytest.fixture
+def readme_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Console, Path]]:
+    """The README's ``up`` line, as written: from the repository's root, its default workdir
+    (the relative ``out/local``), its own process group; stderr kept in a file."""
+    if find_session(ROOT / "out" / "local" / "session.json") is not None:
+        pytest.skip("an `up` of this checkout is running: it would lose its session")
+    stderr = tmp_path / "up.stderr"
+    with stderr.open("w") as errors:
+        process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+            as_run(readme_commands()["up"]),
+            cwd=ROOT,
+            env={"PATH": "/usr/bin:/bin"},
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            start_new_session=True,
+        )
+    assert process.stdout is not None
+    try:
+        yield process, Console(process.stdout), stderr
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        process.stdout.close()
+
+
+def test_the_readme_up_send_and_invoke_deliver_over_verified_tls(
+    readme_up: tuple[subprocess.Popen[str], Console, Path],
+) -> None:
+    process, console, stderr = readme_up
+    commands = readme_commands()
+
+    # GIVEN the README's `up`, once it says it is up
+    console.wait_for(re.escape(READY_LINE), seconds=60)
+    mail_dir = Path(console.wait_for(r"^  mail +(\S+)/\*\.eml", seconds=5).group(1))
+    ca_bundle = Path(console.wait_for(r"SSL_CERT_FILE=(\S+)", seconds=5).group(1))
+    env_file = Path(console.wait_for(r"--env-vars (\S+)", seconds=5).group(1))
+
+    # WHEN the README's `send` and `invoke` run, from the root as well
+    sent = subprocess.run(  # noqa: S603
+        as_run(commands["send"]),
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    invoked = subprocess.run(  # noqa: S603
+        as_run(commands["invoke"]),
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    # THEN the sent message is delivered through the queue (smtps: implicit TLS, verified) ...
+    assert sent.returncode == 0, sent.stderr
+    message_id = sent.stdout.strip()
+    outcome = console.wait_for(rf"^  {re.escape(message_id[:8])}  (.*)$", seconds=60)
+    assert outcome.group(1) == "delivered"
+    # ... and the invoked event (the default project: STARTTLS, verified) too
+    assert invoked.returncode == 0, invoked.stderr
+    assert "Using the local stack of `up`" in invoked.stderr
+    assert json.loads(invoked.stdout) == {"batchItemFailures": []}
+    assert '"message":"message delivered"' in invoked.stderr
+    assert f"mail goes to {mail_dir}" in invoked.stderr
+    # ... each mail in the mailbox `up` printed, with the TLS version the server saw
+    for mode, name in ((4, "smtps"), (1, "starttls")):
+        line = console.wait_for(rf"^mail via mode {mode} \(.*\): (\S+)$", seconds=30)
+        path = Path(line.group(1))
+        assert path.parent == mail_dir
+        mail = message_from_bytes(path.read_bytes(), policy=policy.default)
+        assert re.search(r"with ESMTPSA \(TLSv1\.[23]\) for <ada@example\.org>", mail["Received"])
+        assert re.match(
+            rf"mode={mode} {name}; tls=TLSv1\.[23]; auth=courier", mail["X-Courier-Local"]
+        )
+    # ... and every path `up` recorded and printed is absolute (the functions run in their code
+    # folder; `invoke` and `send` may run elsewhere)
+    workdir = ROOT / "out" / "local"
+    session = find_session(workdir / "session.json")
+    assert session is not None
+    assert (Path(session.ca_bundle), Path(session.mail_dir)) == (ca_bundle, mail_dir)
+    assert ca_bundle == workdir / "ca.pem"
+    assert mail_dir == workdir / "mail"
+    assert env_file == workdir / SAM_ENV_FILE
+    assert env_file.is_file()
+    printed = "\n".join(console.lines)
+    assert "retried" not in printed
+    assert "not trusted" not in printed + invoked.stderr
+
+    # ... and Ctrl-C (to its process group) stops it: session and --env-vars file gone, no
+    # server traceback on its stderr
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=30) == 0
+    assert not (workdir / "session.json").exists()
+    assert not env_file.exists()
+    assert "Traceback" not in stderr.read_text()

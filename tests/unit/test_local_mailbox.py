@@ -126,3 +126,18 @@ def test_the_fleet_has_one_uri_per_mode_and_writes_its_ca(tmp_path: Path) -> Non
         ),
     }
     assert fleet.ca_bundle.read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_the_ca_bundle_path_is_absolute_for_a_relative_workdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN up's default workdir, relative to where it runs
+    monkeypatch.chdir(tmp_path)
+
+    # WHEN the servers' CA is written there
+    fleet = SmtpFleet(workdir=Path("out/local"))
+    fleet.stop()
+
+    # THEN the path the functions get (they run in their code folder) is absolute
+    assert fleet.ca_bundle == tmp_path / "out" / "local" / "ca.pem"
+    assert fleet.ca_bundle.is_file()
