@@ -1,4 +1,4 @@
-"""Running courier on one machine without Docker or AWS (DESIGN §7).
+"""Running courier on one machine without Docker or AWS (docs/design.md §7).
 
 ``python -m local`` (:mod:`local.cli`) has ``invoke``, ``up``, ``send`` and ``demo``. The parts:
 

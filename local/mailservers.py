@@ -1,4 +1,4 @@
-"""One real SMTP server per security mechanism of DESIGN §2, with a throwaway CA.
+"""One real SMTP server per security mechanism of docs/design.md §2, with a throwaway CA.
 
 Each mode gets its own :class:`~local.smtpd.SmtpServer` on loopback, with the listener and the
 certificate that make its URI meaningful:
@@ -87,7 +87,7 @@ MODES = (
         f"implicit TLS, name {SERVER_NAME}",
     ),
 )
-"""The six modes of DESIGN §2, in its order."""
+"""The six modes of docs/design.md §2, in its order."""
 
 _MODES_BY_NAME = {mode.name: mode for mode in MODES}
 

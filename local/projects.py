@@ -1,6 +1,6 @@
 """The demo projects' configuration in (embedded) SSM, one project per security mode.
 
-DESIGN §3's layout: project ``P`` keeps its connection URI in the SecureString
+docs/design.md §3's layout: project ``P`` keeps its connection URI in the SecureString
 ``{prefix}/P/smtp/connection_uri`` and the rest in the String ``{prefix}/P/config``. Each mode of
 :data:`local.mailservers.MODES` gets a project named after it, sending through that mode's
 server; the stack's default sender (``DefaultConnectionUriParameter``) is mode 1's server, so

@@ -108,7 +108,7 @@ def test_the_fleet_has_one_uri_per_mode_and_writes_its_ca(tmp_path: Path) -> Non
     uris = {mode.name: fleet.uri(mode.name, with_password=False) for mode in MODES}
     fleet.stop()
 
-    # THEN each names its mode as DESIGN §2 does, without the password, and the CA is on disk
+    # THEN each names its mode as docs/design.md §2 does, without the password; the CA is on disk
     port = {name: server.port for name, server in fleet.servers.items()}
     assert uris == {
         "starttls": f"smtp://courier:***@127.0.0.1:{port['starttls']}/",
