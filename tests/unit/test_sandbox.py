@@ -224,3 +224,14 @@ def test_the_budget_is_shared_by_the_parts_of_one_mail() -> None:
         render_bounded(template, {})
         with pytest.raises(TemplateLimitError, match="MAX_PRODUCED"):
             render_bounded(template, {})
+
+
+def test_a_render_outside_a_budget_gets_one_of_its_own() -> None:
+    # GIVEN nested loops, rendered without an enclosing render_budget()
+    template = SANDBOX.from_string(
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    )
+
+    # WHEN it is rendered THEN the loops still run into the budget
+    with pytest.raises(TemplateLimitError, match="MAX_STEPS|MAX_CPU_SECONDS"):
+        render_bounded(template, {})

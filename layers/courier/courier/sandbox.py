@@ -150,11 +150,16 @@ def _budget() -> RenderBudget:
 def render_bounded(template: Template, context: Mapping[str, Any]) -> str:
     """Render ``template`` within the current :func:`render_budget` and :data:`MAX_OUTPUT`.
 
+    Outside a :func:`render_budget`, the render gets one of its own.
+
     Raises
     ------
     TemplateLimitError
         A bound was reached.
     """
+    if _BUDGET.get() is None:
+        with render_budget():
+            return render_bounded(template, context)
     parts: list[str] = []
     length = 0
     for chunk in template.generate(context):
