@@ -233,5 +233,5 @@ def test_a_render_outside_a_budget_gets_one_of_its_own() -> None:
     )
 
     # WHEN it is rendered THEN the loops still run into the budget
-    with pytest.raises(TemplateLimitError, match="MAX_STEPS|MAX_CPU_SECONDS"):
+    with pytest.raises(TemplateLimitError, match=r"MAX_STEPS|MAX_CPU_SECONDS"):
         render_bounded(template, {})
