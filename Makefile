@@ -21,9 +21,10 @@ UV_DIR := build/uv/$(UV_VERSION)
 UV := $(UV_DIR)/bin/uv
 
 $(UV):
+	@$(PYTHON) -m pip --version >/dev/null 2>&1 || { echo "installing uv needs pip for $(PYTHON): \
+		$(PYTHON) -m ensurepip --user, or your distribution's python3-pip" >&2; exit 1; }
 	PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --disable-pip-version-check \
-		--upgrade --target $(UV_DIR) uv==$(UV_VERSION) || { echo "installing uv needs pip for \
-		$(PYTHON): python3 -m ensurepip --user, or your distribution's python3-pip" >&2; exit 1; }
+		--upgrade --target $(UV_DIR) uv==$(UV_VERSION)
 
 # $(call check_lock,VENV): every package installed in VENV must be in the lock at that version
 # ($(LOCK) is `uv pip freeze` of the dev set): a new dependency of a pinned package fails here
