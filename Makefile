@@ -21,8 +21,8 @@ UV_DIR := build/uv/$(UV_VERSION)
 UV := $(UV_DIR)/bin/uv
 
 $(UV):
-	@$(PYTHON) -m pip --version >/dev/null 2>&1 || { echo "installing uv needs pip for $(PYTHON): \
-		$(PYTHON) -m ensurepip --user, or your distribution's python3-pip" >&2; exit 1; }
+	@$(PYTHON) -m pip --version >/dev/null 2>&1 || { echo "installing uv needs pip for $(PYTHON):" \
+		"$(PYTHON) -m ensurepip --user, or your distribution's python3-pip" >&2; exit 1; }
 	PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --disable-pip-version-check \
 		--upgrade --target $(UV_DIR) uv==$(UV_VERSION)
 
@@ -41,9 +41,9 @@ venv: $(STAMP)
 # compiled at install (a few seconds), as pip did: where PYTHONDONTWRITEBYTECODE is set, Python
 # would otherwise compile aws-sam-cli, boto3, moto... from source at every start of every process.
 $(STAMP): requirements/dev.txt $(LOCK) layers/courier/requirements.txt | $(UV)
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "make \
-		test and make demo need Python 3.11+: $(PYTHON) is missing or older (PYTHON=python3.12 \
-		picks another)" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "make" \
+		"test and make demo need Python 3.11+: $(PYTHON) is missing or older" \
+		"(PYTHON=python3.12 picks another)" >&2; exit 1; }
 	rm -rf $(VENV)
 	$(UV) venv --quiet --no-python-downloads --python $(PYTHON) $(VENV)
 	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python \
