@@ -122,7 +122,7 @@ build: $(STAMP)
 	@test -f .aws-sam/build/CourierLayer/python/courier/__pycache__/sender.cpython-313.pyc \
 		|| { echo "sam build: the courier layer has no python3.13 bytecode" >&2; exit 1; }
 
-# The whole bundle on this machine, without Docker or AWS (DESIGN §7): messages through the
+# The whole bundle on this machine, without Docker or AWS (docs/design.md §7): messages through the
 # queue, the event source mapping and the real sender to local SMTP servers in the six TLS
 # modes; prints a summary and leaves the mail in out/demo/ (*.eml, index.html).
 demo: $(STAMP)
