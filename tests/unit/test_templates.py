@@ -12,6 +12,7 @@ from markupsafe import escape
 
 from courier import templates
 from courier.errors import ConfigError, MessageError
+from courier.template_data import SAMPLE_DATA, TEMPLATE_FIELDS, template_fields_markdown
 from courier.templates import (
     TEMPLATE_DIR,
     TEMPLATE_TYPES,
@@ -482,3 +483,36 @@ def test_the_subject_is_stripped() -> None:
 
     # THEN it is one clean line
     assert mail.subject == "Code 1"
+
+
+def test_the_readme_lists_every_field_kratos_sends_per_type() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+
+    assert template_fields_markdown() in readme
+    assert set(TEMPLATE_FIELDS) == set(TEMPLATE_TYPES)
+
+
+@pytest.mark.parametrize("template_type", TEMPLATE_TYPES)
+def test_each_built_in_renders_with_exactly_kratoss_data(template_type: str) -> None:
+    # GIVEN the data Kratos sends with the type, and nothing more
+    data = SAMPLE_DATA[template_type]
+
+    # WHEN the built-in parts render THEN they need nothing Kratos does not send, and show
+    # the type's own code or link
+    mail = render(template_type, data)
+    own = [v for k, v in data.items() if k.endswith(("_code", "_url")) and k != "request_url"]
+    assert all(value in mail.plaintext for value in own)
+    assert mail.subject
+
+
+@pytest.mark.parametrize(
+    ("template_type", "field"),
+    [("verifiable_address_changed", "changed_at"), ("authenticator_key_added", "added_at")],
+)
+def test_the_security_notices_say_when(template_type: str, field: str) -> None:
+    data = SAMPLE_DATA[template_type]
+
+    mail = render(template_type, data)
+
+    assert data[field] in mail.plaintext
+    assert data[field] in mail.html

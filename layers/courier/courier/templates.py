@@ -38,6 +38,7 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from courier.errors import ConfigError, MessageError
 from courier.message import check_header_value
 from courier.sandbox import TemplateLimitError, TemplateSandbox, render_bounded, render_budget
+from courier.template_data import SAMPLE_DATA, TEMPLATE_TYPES
 
 __all__ = [
     "SAMPLE_DATA",
@@ -50,21 +51,6 @@ __all__ = [
     "load_override_source",
     "render",
 ]
-
-TEMPLATE_TYPES: tuple[str, ...] = (
-    "recovery_valid",
-    "recovery_invalid",
-    "recovery_code_valid",
-    "recovery_code_invalid",
-    "verification_valid",
-    "verification_invalid",
-    "verification_code_valid",
-    "verification_code_invalid",
-    "login_code_valid",
-    "registration_code_valid",
-    "verifiable_address_changed",
-    "authenticator_key_added",
-)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 """The bundled template folder: the only place ``file://`` overrides are read from."""
@@ -79,31 +65,6 @@ _CONFIG_PATHS: dict[Part, str] = {
     "html": "email.body.html",
 }
 _GO_TEMPLATE = re.compile(r"\{\{-?\s*\.")
-_SAMPLE_COMMON: dict[str, Any] = {
-    "to": "ada@example.org",
-    "expires_in_minutes": 15,
-    "identity": {
-        "id": "5f1c0b6e-0e7d-4c2b-9d61-1f0e6a3c8a11",
-        "traits": {"email": "ada@example.org", "name": {"first": "Ada", "last": "Lovelace"}},
-    },
-    "traits": {"email": "ada@example.org", "name": {"first": "Ada", "last": "Lovelace"}},
-    "request_url": "https://auth.example.com/self-service/recovery/browser",
-    "transient_payload": {},
-}
-_SAMPLE_SPECIFIC: dict[str, dict[str, Any]] = {
-    "recovery_valid": {"recovery_url": "https://auth.example.com/recovery?token=Zx9q"},
-    "recovery_code_valid": {"recovery_code": "482913"},
-    "verification_valid": {"verification_url": "https://auth.example.com/verify?token=Kp4w"},
-    "verification_code_valid": {"verification_code": "654321"},
-    "login_code_valid": {"login_code": "246810"},
-    "registration_code_valid": {"registration_code": "135790"},
-}
-SAMPLE_DATA: Mapping[str, Mapping[str, Any]] = {
-    template_type: {**_SAMPLE_COMMON, **_SAMPLE_SPECIFIC.get(template_type, {})}
-    for template_type in TEMPLATE_TYPES
-}
-"""Representative data of each template type, as Kratos sends it: what the config validator
-renders a project's overrides with."""
 _MISSING_NAME = re.compile(r"^'([^']+)' is undefined$")
 
 
