@@ -83,6 +83,10 @@ class ParameterNames(NamedTuple):
 
     connection_uri: str
     config: str
+    client_cert: str
+    """SecureString: the PEM client certificate the session presents (optional)."""
+    client_key: str
+    """SecureString: the PEM private key of :attr:`client_cert` (optional)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,6 +146,8 @@ def parameter_names(project_id: str, *, prefix: str = DEFAULT_PREFIX) -> Paramet
     return ParameterNames(
         connection_uri=f"{prefix}/{project_id}/smtp/connection_uri",
         config=f"{prefix}/{project_id}/config",
+        client_cert=f"{prefix}/{project_id}/smtp/client_cert",
+        client_key=f"{prefix}/{project_id}/smtp/client_key",
     )
 
 

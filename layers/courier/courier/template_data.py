@@ -19,7 +19,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["SAMPLE_DATA", "TEMPLATE_FIELDS", "TEMPLATE_TYPES", "template_fields_markdown"]
+__all__ = [
+    "GO_FIELD_NAMES",
+    "SAMPLE_DATA",
+    "TEMPLATE_FIELDS",
+    "TEMPLATE_TYPES",
+    "config_key",
+    "template_fields_markdown",
+]
 
 _FLOW = ("request_url", "transient_payload")
 _VALID = ("identity", "expires_in_minutes", *_FLOW)
@@ -55,6 +62,44 @@ TEMPLATE_FIELDS: Mapping[str, tuple[str, ...]] = {
 
 TEMPLATE_TYPES: tuple[str, ...] = tuple(TEMPLATE_FIELDS)
 """Kratos's twelve template types."""
+
+GO_FIELD_NAMES: Mapping[str, str] = {
+    "to": "To",
+    "recovery_url": "RecoveryURL",
+    "recovery_code": "RecoveryCode",
+    "verification_url": "VerificationURL",
+    "verification_code": "VerificationCode",
+    "login_code": "LoginCode",
+    "registration_code": "RegistrationCode",
+    "identity": "Identity",
+    "traits": "Traits",
+    "request_url": "RequestURL",
+    "transient_payload": "TransientPayload",
+    "expires_in_minutes": "ExpiresInMinutes",
+    "changed_at": "ChangedAt",
+    "added_at": "AddedAt",
+    "oauth2_login_request": "OAuth2LoginRequest",
+}
+"""The Go field name (``{{ .RecoveryCode }}`` in a Kratos template) of each ``template_data``
+key; inside a map such as ``.Identity`` the keys are the JSON keys themselves."""
+
+_LEVELS = ("valid", "invalid")
+
+
+def config_key(template_type: str) -> tuple[str, ...]:
+    """Where ``template_type``'s templates sit below ``templates`` in Kratos's config tree.
+
+    Kratos nests the flows that have a valid and an invalid mail (``recovery_code`` then
+    ``valid``); the notices have one level.
+
+    Example
+    -------
+    >>> config_key("recovery_code_valid"), config_key("verifiable_address_changed")
+    (('recovery_code', 'valid'), ('verifiable_address_changed',))
+    """
+    flow, _, level = template_type.rpartition("_")
+    return (flow, level) if level in _LEVELS and flow else (template_type,)
+
 
 _TRAITS = {"email": "ada@example.org", "name": {"first": "Ada", "last": "Lovelace"}}
 _SAMPLES: Mapping[str, Any] = {

@@ -14,11 +14,31 @@ Example
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass, field
 from typing import Any
 
 from courier.uri import ConnectionUri
 
-__all__ = ["build_ssl_context"]
+__all__ = ["ClientCertificate", "build_ssl_context", "load_client_certificate"]
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    """A client certificate (mTLS) the session presents: PEM text of the chain and its key."""
+
+    cert_pem: str = field(repr=False)
+    key_pem: str = field(repr=False)
+
+
+def load_client_certificate(cert_pem: str, key_pem: str, *, field: str) -> ClientCertificate:
+    """Check that ``cert_pem`` and ``key_pem`` are a PEM certificate and its private key.
+
+    Raises
+    ------
+    ConfigError
+        With ``field`` set: the certificate or key cannot be read, or they do not match.
+    """
+    raise NotImplementedError  # TODO(helper C)
 
 
 class _ServerNameContext(ssl.SSLContext):
