@@ -1,5 +1,5 @@
 """Properties of the config parser: any parameter values in, a ProjectConfig or a ConfigError
-out, fast, and never the password in the error; and of validate_config_tree, any JSON tree."""
+out, fast, and never the password in the error; and of check_config, any JSON tree."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from courier.config import (
-    CONFIG_SCHEMA,
     DEFAULT_FROM_ADDRESS,
     ProjectConfig,
     parse_project_config,
-    validate_config_tree,
 )
+from courier.config_rules import ConfigContext, check_config
 from courier.errors import ConfigError
+from courier.template_data import TEMPLATE_TYPES
 from tests.conftest import CredentialGuard
 from tests.property.support import (
     ANY_TEXT,
@@ -37,7 +37,6 @@ from tests.property.support import (
     valid_uri_text,
 )
 
-TEMPLATE_TYPES = sorted(CONFIG_SCHEMA["properties"]["templates"]["properties"])
 RESERVED = ["From", "to", "Subject", "Message-ID", "content-type", "MIME-Version", "Bcc"]
 
 PROJECT_IDS = st.one_of(
@@ -243,12 +242,12 @@ def test_any_json_tree_is_valid_or_a_config_error(
 ) -> None:
     with guarded(credential_guard):
         try:
-            validate_config_tree(tree)
-            error = None
+            problems = check_config(tree, ConfigContext(has_own_uri=True))
         except ConfigError as exc:
-            error = exc
-    if error is not None:
-        assert re.fullmatch(r"[a-z][a-z0-9_]*", error.code), error
+            raise AssertionError(f"check_config raised instead of reporting: {exc!r}") from exc
+    for problem in problems:
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", problem.code), problem
+    if any(problem.is_error for problem in problems):
         return
     assert isinstance(tree, dict)
     retries = tree.get("message_retries", 5)

@@ -28,16 +28,23 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
-
-from courier.errors import ConfigError, MessageError
-from courier.message import check_header_value
+from courier.config_rules import (
+    ConfigContext,
+    Problem,
+    canonical_tree,
+    check_config,
+    client_certificate,
+    config_schema,
+    template_settings,
+)
+from courier.errors import ConfigError
+from courier.template_data import TEMPLATE_TYPES
 from courier.templates import TemplateOverride
-from courier.uri import ConnectionUri
+from courier.tls import ClientCertificate
+from courier.uri import ConnectionUri, Security
 
 __all__ = [
     "CONFIG_SCHEMA",
@@ -54,7 +61,6 @@ __all__ = [
     "parameter_names",
     "parse_project_config",
     "project_unknown",
-    "validate_config_tree",
 ]
 
 DEFAULT_PREFIX = "/courier"
@@ -65,17 +71,10 @@ DEFAULT_MESSAGE_RETRIES = 5
 # The message schema's pattern: a project id is one SSM path segment, never a way to another's.
 PROJECT_ID_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
 _PREFIX_PATTERN = re.compile(r"^(/[a-zA-Z0-9_.-]+)+$")
-# The transport writes these itself; a project without its own server must not reach From
-# through headers either (the Ory rule).
-_RESERVED_HEADERS = frozenset(
-    {"from", "sender", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version"}
-    | {"content-type", "content-transfer-encoding"}
-)
 
-CONFIG_SCHEMA: dict[str, Any] = json.loads(
-    (Path(__file__).parent / "schemas" / "config.schema.json").read_text(encoding="utf-8")
-)
-"""The JSON Schema (draft-07) of the courier tree; read-only."""
+CONFIG_SCHEMA: dict[str, Any] = config_schema()
+"""The JSON Schema (draft-07) of the courier tree, from :mod:`courier.config_rules` (shipped
+as ``schemas/config.schema.json``)."""
 
 
 class ParameterNames(NamedTuple):
@@ -114,6 +113,7 @@ class ProjectConfig:
     local_name: str = DEFAULT_LOCAL_NAME
     templates: Mapping[str, TemplateOverride] = field(default_factory=dict, hash=False)
     message_retries: int = DEFAULT_MESSAGE_RETRIES
+    client_certificate: ClientCertificate | None = None
 
     def __post_init__(self) -> None:
         # Frozen means frozen: a caller's dict is copied behind a read-only view.
@@ -180,10 +180,13 @@ def parse_project_config(
     prefix: str = DEFAULT_PREFIX,
     default_connection_uri_parameter: str | None = None,
     default_project: str = DEFAULT_PROJECT,
+    client_cert_pem: str | None = None,
+    client_key_pem: str | None = None,
 ) -> ProjectConfig:
     """Build the :class:`ProjectConfig` of ``project_id`` from its parameters' values.
 
-    Pure: no I/O. ``None`` means the parameter does not exist, which is normal for both.
+    Pure: no I/O but the bundled files a config names. ``None`` means the parameter does not
+    exist, which is normal for all but one.
 
     Parameters
     ----------
@@ -201,14 +204,14 @@ def parse_project_config(
         Only to name the parameters in error messages.
     default_project:
         The stack's ``DefaultProject``, which is known without parameters of its own.
+    client_cert_pem, client_key_pem:
+        The SecureStrings ``{prefix}/P/smtp/client_cert`` and ``…/client_key``, if they exist.
 
     Raises
     ------
     ConfigError
-        ``config_not_json``; ``connection_uri_in_plain_config``; ``config_schema`` (naming the
-        dotted field); ``header_reserved``; ``header_crlf``; ``connection_uri_missing``;
-        ``sender_requires_own_server`` (Ory's rule: without its own connection URI a project
-        may not set ``smtp.from_address``, ``smtp.from_name`` or ``templates``); and the
+        ``project_unknown``, ``config_not_json``, the first error of
+        :func:`courier.config_rules.check_config` (naming the dotted field), and the
         ``connection_uri.*`` errors of :meth:`ConnectionUri.parse`.
 
     Example
@@ -234,34 +237,45 @@ def parse_project_config(
     ):
         raise project_unknown(project_id, names)
     tree = _load_json(config_json, names)
-    smtp = tree.get("smtp") if isinstance(tree, dict) else None
-    if isinstance(smtp, dict) and "connection_uri" in smtp:
-        raise ConfigError(
-            "smtp.connection_uri",
-            "connection_uri_in_plain_config",
-            f"the connection URI (and its password) must not be in the String parameter "
-            f"{names.config}, which anyone who may read parameters can see: store it as the "
-            f"SecureString {names.connection_uri} and remove smtp.connection_uri from the config",
-        )
-    validate_config_tree(tree)
-    smtp = tree.get("smtp", {})
-    templates: dict[str, Any] = tree.get("templates", {})
-    message_retries = int(tree.get("message_retries", DEFAULT_MESSAGE_RETRIES))
-    try:
-        uri = _connection_uri(
-            project_id,
-            smtp=smtp,
-            templates=templates,
-            names=names,
-            connection_uri=connection_uri,
-            default_connection_uri=default_connection_uri,
-            default_connection_uri_parameter=default_connection_uri_parameter,
-        )
-        overrides = {name: _template_override(value) for name, value in templates.items()}
-    except ConfigError as exc:
+    uri: ConnectionUri | None = None
+    uri_error: ConfigError | None = None
+    raw_uri = connection_uri if connection_uri is not None else default_connection_uri
+    if raw_uri is not None:
+        try:
+            uri = _parse_uri(
+                raw_uri,
+                parameter=names.connection_uri
+                if connection_uri is not None
+                else default_connection_uri_parameter or "the stack's default sender",
+            )
+        except ConfigError as exc:
+            uri_error = exc
+    context = ConfigContext(
+        has_own_uri=connection_uri is not None,
+        uri_parameter=f"the SecureString {names.connection_uri}",
+        default_sender_exists=default_connection_uri is not None,
+        default_sender_parameter=default_connection_uri_parameter
+        or "DefaultConnectionUriParameter",
+        client_cert_pem=client_cert_pem,
+        client_key_pem=client_key_pem,
+        client_secret_parameters=(names.client_cert, names.client_key),
+        cleartext=uri is not None and uri.security is Security.CLEARTEXT,
+    )
+    problems = check_config(tree, context)
+    errors = [problem for problem in problems if problem.is_error]
+    message_retries = _message_retries(tree, problems)
+    if errors:
+        error = errors[0].as_error()
+        error.message_retries = message_retries
+        raise error from None
+    if uri_error is not None:
         # The settings themselves were read: their retries apply to this error too.
-        exc.message_retries = message_retries
-        raise
+        uri_error.message_retries = message_retries
+        raise uri_error from None
+    assert uri is not None  # no URI at all is connection_uri_missing, an error of the rules
+    tree = canonical_tree(tree)
+    smtp: dict[str, Any] = tree.get("smtp", {})
+    templates: dict[str, Any] = tree.get("templates", {})
     return ProjectConfig(
         project_id=project_id,
         connection_uri=uri,
@@ -270,8 +284,9 @@ def parse_project_config(
         from_name=smtp.get("from_name"),
         headers=smtp.get("headers", {}),
         local_name=smtp.get("local_name", DEFAULT_LOCAL_NAME),
-        templates=overrides,
+        templates=_template_overrides(templates),
         message_retries=message_retries,
+        client_certificate=client_certificate(smtp, context),
     )
 
 
@@ -295,87 +310,6 @@ def project_unknown(project_id: str, names: ParameterNames) -> ConfigError:
     )
 
 
-def _connection_uri(
-    project_id: str,
-    *,
-    smtp: dict[str, Any],
-    templates: dict[str, Any],
-    names: ParameterNames,
-    connection_uri: str | None,
-    default_connection_uri: str | None,
-    default_connection_uri_parameter: str | None,
-) -> ConnectionUri:
-    """The project's own connection URI, or the stack's default sender if it may use it."""
-    if connection_uri is None:
-        _check_sender_not_set(smtp, templates, names)
-        if default_connection_uri is None:
-            raise ConfigError(
-                "smtp.connection_uri",
-                "connection_uri_missing",
-                f"project {project_id!r} has no connection URI: set the SecureString "
-                f"{names.connection_uri}, or the stack's default sender "
-                f"{default_connection_uri_parameter or '(DefaultConnectionUriParameter)'}",
-            )
-        return _parse_uri(
-            default_connection_uri,
-            parameter=default_connection_uri_parameter or "the stack's default sender",
-        )
-    return _parse_uri(connection_uri, parameter=names.connection_uri)
-
-
-def validate_config_tree(tree: object) -> None:
-    """Check a courier tree against :data:`CONFIG_SCHEMA` and the header rules.
-
-    The tree may carry ``smtp.connection_uri`` (the config validator checks whole trees); its
-    value is not parsed here.
-
-    Raises
-    ------
-    ConfigError
-        ``config_schema`` naming the dotted field (``smtp.headers.X-Tag``, ``message_retries``);
-        ``header_reserved``; or ``header_crlf``: ``smtp.from_name`` or a header's value breaks
-        the mail's rule for header values (:func:`courier.message.check_header_value`: no line
-        break, not even one an RFC 2047 encoded word decodes to).
-
-    Example
-    -------
-    >>> validate_config_tree({"message_retries": 21})
-    Traceback (most recent call last):
-    ...
-    courier.errors.ConfigError: message_retries: must be smaller than or equal to 20
-    """
-    try:
-        valid: dict[str, Any] = validate(event=tree, schema=CONFIG_SCHEMA)
-        error = None
-    except SchemaValidationError as exc:
-        error = _schema_error(exc)
-    if error is not None:
-        # Raised outside the except block, so not even __context__ keeps the library's
-        # exception: its message quotes the offending value, which may be a password.
-        raise error
-    smtp = valid.get("smtp", {})
-    if "from_name" in smtp:
-        _check_header_value(smtp["from_name"], "smtp.from_name")
-    for name, value in smtp.get("headers", {}).items():
-        if name.lower() in _RESERVED_HEADERS:
-            raise ConfigError(
-                f"smtp.headers.{name}",
-                "header_reserved",
-                f"{name} is written by courier itself and cannot be set as an extra header "
-                "(the sender is smtp.from_address and smtp.from_name)",
-            )
-        _check_header_value(value, f"smtp.headers.{name}")
-
-
-def _check_header_value(value: str, field_name: str) -> None:
-    """The mail's rule for a header value (:func:`courier.message.check_header_value`)."""
-    try:
-        check_header_value(value, field_name)
-    except MessageError as exc:
-        # A setting, not a message: an operator fixes it, so it is a ConfigError.
-        raise ConfigError(exc.field, exc.code, exc.message) from None
-
-
 def _load_json(config_json: str | None, names: ParameterNames) -> Any:
     if config_json is None:
         return {}
@@ -395,52 +329,6 @@ def _load_json(config_json: str | None, names: ParameterNames) -> Any:
         ) from None
 
 
-def _schema_error(exc: SchemaValidationError) -> ConfigError:
-    path = [str(part) for part in (exc.path or ["data"])[1:]]
-    definition = exc.definition if isinstance(exc.definition, dict) else {}
-    value = exc.value
-    if exc.rule == "additionalProperties" and isinstance(value, dict):
-        known = list(definition.get("properties", {}))
-        unknown = sorted(key for key in value if key not in known)
-        if unknown:
-            return ConfigError(
-                ".".join([*path, unknown[0]]),
-                "config_schema",
-                f"is not a setting here; the settings are: {', '.join(known)}",
-            )
-    if exc.rule == "propertyNames" and isinstance(value, dict):
-        names = definition["propertyNames"]
-        pattern, longest = re.compile(names["pattern"]), names["maxLength"]
-        bad = sorted(key for key in value if not pattern.search(key) or len(key) > longest)
-        shown = repr(bad[0]) if bad else "a name"
-        return ConfigError(
-            ".".join(path),
-            "config_schema",
-            f"{shown} is not {names['description']} (at most {longest} characters)",
-        )
-    text = exc.validation_message or "is not valid"
-    # fastjsonschema starts with the path ("data.smtp.from_name must ..."): keep the rest.
-    text = text.removeprefix(f"{exc.name} ") if exc.name else text
-    if exc.rule == "pattern" and "description" in definition:
-        text = f"must be {definition['description']}"
-    return ConfigError(".".join(path) or "config", "config_schema", text)
-
-
-def _check_sender_not_set(
-    smtp: Mapping[str, Any], templates: Mapping[str, Any], names: ParameterNames
-) -> None:
-    rule = (
-        "the sender address and name, and the templates, can only be changed together with "
-        f"the project's own SMTP server: set {names.connection_uri}, or remove "
-    )
-    for key in ("from_address", "from_name"):
-        if key in smtp:
-            raise ConfigError(f"smtp.{key}", "sender_requires_own_server", f"{rule}smtp.{key}")
-    if templates:
-        first = next(iter(templates))
-        raise ConfigError(f"templates.{first}", "sender_requires_own_server", f"{rule}templates")
-
-
 def _parse_uri(raw: str, *, parameter: str) -> ConnectionUri:
     try:
         return ConnectionUri.parse(raw)
@@ -448,9 +336,23 @@ def _parse_uri(raw: str, *, parameter: str) -> ConnectionUri:
         raise ConfigError(exc.field, exc.code, f"{parameter}: {exc.message}") from exc
 
 
-def _template_override(value: Mapping[str, Any]) -> TemplateOverride:
-    email = value.get("email", {})
-    body = email.get("body", {})
-    return TemplateOverride(
-        subject=email.get("subject"), html=body.get("html"), plaintext=body.get("plaintext")
-    )
+def _message_retries(tree: Any, problems: list[Problem]) -> int:
+    """The tree's ``message_retries`` when it is valid, else the default."""
+    if any(problem.parts == ("message_retries",) for problem in problems):
+        return DEFAULT_MESSAGE_RETRIES
+    value = tree.get("message_retries") if isinstance(tree, dict) else None
+    return int(value) if isinstance(value, int | float) else DEFAULT_MESSAGE_RETRIES
+
+
+def _template_overrides(templates: Mapping[str, Any]) -> dict[str, TemplateOverride]:
+    overrides = {}
+    for template_type in TEMPLATE_TYPES:
+        settings = template_settings(templates, template_type)
+        if not isinstance(settings, dict) or "email" not in settings:
+            continue
+        email = settings["email"]
+        body = email.get("body", {})
+        overrides[template_type] = TemplateOverride(
+            subject=email.get("subject"), html=body.get("html"), plaintext=body.get("plaintext")
+        )
+    return overrides

@@ -31,8 +31,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.errors import HeaderParseError
-from email.header import decode_header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -46,11 +44,13 @@ import idna
 from email_validator import EmailNotValidError, validate_email
 
 from courier.errors import MessageError
+from courier.headers import check_extra_header, check_header_value
 
 __all__ = [
     "CourierMessage",
     "build_email",
     "check_header_value",
+    "check_sender_address",
     "envelope_recipient",
     "envelope_sender",
     "message_schema",
@@ -58,19 +58,8 @@ __all__ = [
     "stable_message_id",
 ]
 
-# Python's email package splits header values on every str.splitlines() boundary, not only on
-# CR and LF: any of these would end the header early or make EmailMessage raise.
-_LINE_BREAKS = frozenset("\r\n\0\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
-# An RFC 2047 encoded word as email.header.decode_header finds them (its regex `ecre`); and a
-# whole one, without white space as RFC 2047 has it, as the header parser of the email package
-# decodes it: from its "=?" to the first "?=" after its encoding (there is no "?" in its text).
-_ENCODED_WORD = re.compile(r"=\?[^?]*?\?[qQbB]\?.*?\?=")
-_WHOLE_ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[qQbB]\?[^?\s]*\?=")
-_FIELD_NAME = re.compile(r"[!-9;-~]{1,76}")  # RFC 5322 ftext, short enough to fold
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_SET_BY_COURIER = frozenset({"from", "to", "subject", "date", "message-id"})
-_RESERVED = _SET_BY_COURIER | {"cc", "bcc", "sender", "return-path", "mime-version"}
 _MAX_DETAIL = 500
 _MAX_SHOWN = 64
 
@@ -361,20 +350,41 @@ def _shown(name: str) -> str:
 
 
 def _check_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
-    checked = []
     for name, value in headers.items():
         where = f"headers.{_shown(name)}"
-        check_header_value(name, where)
-        check_header_value(value, where)
-        if not _FIELD_NAME.fullmatch(name):
-            detail = "is not a header name (printable ASCII without ':' or space, 1-76 long)"
-            raise MessageError(where, "header_name_invalid", detail)
-        lower = name.lower()
-        if lower in _RESERVED or lower.startswith("content-"):
-            detail = "is set by courier" if lower in _SET_BY_COURIER else "may not be configured"
-            raise MessageError(where, "header_reserved", detail)
-        checked.append((name, value))
-    return checked
+        check_extra_header(name, value, where)
+    return list(headers.items())
+
+
+def check_sender_address(address: str, where: str) -> None:
+    """Raise unless ``address`` can be the ``From`` and ``MAIL FROM`` of every mail.
+
+    An address email-validator accepts (no display name, a domain with a dot, ASCII before the
+    ``@``) that :func:`build_email` and :func:`envelope_sender` take as it is.
+
+    Raises
+    ------
+    MessageError
+        ``from_address_invalid``, naming ``where``.
+
+    Example
+    -------
+    >>> try:
+    ...     check_sender_address("Acme <no-reply@acme.example>", "smtp.from_address")
+    ... except MessageError as exc:
+    ...     print(exc.code, exc.message.endswith("the name in from_name"))
+    from_address_invalid True
+    """
+    try:
+        validate_email(address, check_deliverability=False, allow_smtputf8=False)
+        _header_address(address, where)
+    except EmailNotValidError as exc:
+        hint = ". Put only the address here, and the name in from_name" if "<" in address else ""
+        raise MessageError(
+            where, "from_address_invalid", f"is not a valid email address: {exc}{hint}"
+        ) from None
+    except MessageError as exc:
+        raise MessageError(where, "from_address_invalid", exc.message) from None
 
 
 def _header_address(address: str, where: str, *, display_name: str = "") -> Address:
@@ -405,123 +415,3 @@ def _ascii_domain(domain: str, where: str) -> str:
         return idna.encode(domain, uts46=True).decode("ascii")
     except idna.IDNAError as exc:
         raise MessageError(where, "address_invalid", f"has a bad domain: {exc}") from None
-
-
-def check_header_value(value: str, where: str) -> str:
-    """``value``, if it can go into a header as one line: the rule for every header value.
-
-    Refused are a line break (CR, LF, NUL, or another that ``str.splitlines()`` knows) and an
-    RFC 2047 encoded word (``=?charset?q?...?=``, ``=?charset?b?...?=``) that decodes to one,
-    alone or together with the words next to it: the email package of Python 3.11 and 3.12
-    decodes such a word when it is given the header, and writes the decoded CR/LF out as a
-    real line (a new header, or the end of the headers). Refused too is a ``=?`` that does not
-    begin a whole encoded word (one with white space in it is not whole): the email package may
-    decode it together with what follows it in the header (a From name with the address after
-    it), so whether that makes a line break cannot be told from ``value`` alone.
-
-    Parameters
-    ----------
-    value:
-        A header value, a display name or an address.
-    where:
-        The field to name in the error: ``subject``, ``from_name``, ``headers.X-Name``, ...
-
-    Returns
-    -------
-    str
-        ``value`` itself.
-
-    Raises
-    ------
-    MessageError
-        ``header_crlf``, with ``where`` as the field.
-
-    Example
-    -------
-    >>> check_header_value("=?utf-8?q?Zo=C3=AB?=", "subject")
-    '=?utf-8?q?Zo=C3=AB?='
-    >>> try:
-    ...     check_header_value("=?utf-8?q?Hi=0D=0ABcc:_all@example.com?=", "subject")
-    ... except MessageError as exc:
-    ...     print(exc.field, exc.code)
-    subject header_crlf
-    """
-    if not _LINE_BREAKS.isdisjoint(value):
-        raise MessageError(
-            where,
-            "header_crlf",
-            "contains a line break (CR, LF or another), which would start a new header line: "
-            "write it on one line",
-        )
-    if "=?" not in value:
-        return value
-    words: list[str] = []
-    end = 0
-    start = value.find("=?")
-    while start >= 0:
-        # A "=?" inside a whole word (base64 padding before its "?=") is part of that word: the
-        # parser starts a word after white space or other text, and a whole word has neither.
-        if start >= end:
-            word = _WHOLE_ENCODED_WORD.match(value, start)
-            if word is None:
-                raise MessageError(
-                    where,
-                    "header_crlf",
-                    "has '=?' that does not begin a whole RFC 2047 encoded word "
-                    "(=?charset?q?text?= or =?charset?b?text?=, no spaces): the email package "
-                    "would decode it together with what follows it in the header, which can "
-                    "make a line break; write the text without '=?'",
-                )
-            words.append(word.group())
-            end = word.end()
-        start = value.find("=?", start + 1)
-    if any(not _LINE_BREAKS.isdisjoint(text) for text in _decodings(value, words)):
-        raise MessageError(
-            where,
-            "header_crlf",
-            "has an RFC 2047 encoded word that decodes to a line break (CR, LF, NUL or "
-            "another), which would start a new header line: write the text itself, without "
-            "=?charset?q?...?= or =?charset?b?...?=",
-        )
-    return value
-
-
-def _decodings(value: str, words: list[str]) -> list[str]:
-    """Every text that ``words``, the encoded words of ``value``, decode to.
-
-    Each word alone, as the header parser of the email package decodes it (that is what an
-    :class:`EmailMessage` writes out): every charset (an unknown one as ASCII, bytes kept),
-    ``q`` and ``b`` in either case, and malformed ones as the parser mends them (base64
-    without its padding or with stray characters). Then the words together, as
-    :func:`email.header.decode_header` joins adjacent words of one charset before the bytes
-    are decoded, so that a character split across two words (U+2028 is three bytes in UTF-8)
-    is seen whole; an unknown charset is decoded as Latin-1 there, which maps every byte.
-    """
-    texts = [str(SMTP_POLICY.header_factory("X-Courier-Check", word)) for word in words]
-    while True:
-        try:
-            chunks = decode_header(value)
-            break
-        except HeaderParseError:
-            # A b word that no padding mends (the parser keeps its text as it is, so it hides
-            # nothing): leave such words out, the others still join. Each pass shortens value.
-            value = _ENCODED_WORD.sub(_decodable_or_gap, value)
-    for chunk, charset in chunks:
-        if charset is not None:
-            texts.append(_decoded(chunk, charset))
-    return texts
-
-
-def _decodable_or_gap(match: re.Match[str]) -> str:
-    try:
-        decode_header(match.group(0))
-    except HeaderParseError:
-        return "?"  # not whitespace: the words on either side of it stay apart
-    return match.group(0)
-
-
-def _decoded(chunk: bytes, charset: str) -> str:
-    try:
-        return chunk.decode(charset.partition("*")[0], "surrogateescape")  # RFC 2231 *lang
-    except (LookupError, UnicodeError):
-        return chunk.decode("latin-1")
