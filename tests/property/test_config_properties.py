@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cache
 from typing import Any
 
+import fastjsonschema
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from courier.config import (
+    CONFIG_SCHEMA,
     DEFAULT_FROM_ADDRESS,
     ProjectConfig,
     parse_project_config,
 )
 from courier.config_rules import ConfigContext, check_config
 from courier.errors import ConfigError
+from courier.message import build_email
 from courier.template_data import TEMPLATE_TYPES
 from tests.conftest import CredentialGuard
 from tests.property.support import (
@@ -265,3 +269,32 @@ def test_deeply_nested_config_json_is_a_config_error(
         config_json = f'{{"smtp": {config_json}}}'
     with guarded(credential_guard):
         parse(config_json=config_json)
+
+
+@given(tree=trees(value=st.one_of(TRICKY_TEXT, JSON)))
+def test_a_config_the_rules_accept_builds_every_mail_and_matches_the_schema(tree: object) -> None:
+    # GIVEN any tree the rules accept (the one definition of a valid config)
+    problems = check_config(tree, ConfigContext(has_own_uri=True))
+    if any(problem.is_error for problem in problems):
+        return
+    assert isinstance(tree, dict)
+    smtp = tree.get("smtp", {})
+
+    # THEN the mail is built from its settings: no header rule of the mail refuses them at
+    # send time (where they would cost every message of the project)
+    build_email(
+        subject="Your code",
+        plaintext="123456",
+        html="<b>123456</b>",
+        from_address=smtp.get("from_address", DEFAULT_FROM_ADDRESS),
+        from_name=smtp.get("from_name"),
+        recipient="ada@example.org",
+        headers=smtp.get("headers", {}),
+    )
+    # AND the shipped schema, generated from the rules, accepts it too
+    schema_validator()(tree)
+
+
+@cache
+def schema_validator() -> Any:
+    return fastjsonschema.compile(CONFIG_SCHEMA, use_default=False)

@@ -15,12 +15,24 @@ from email.message import EmailMessage
 
 from courier.config import ProjectConfig
 from courier.deadline import Deadline
-from courier.errors import CourierError, SmtpDisconnectedError, SmtpError, SmtpTimeoutError, Step
+from courier.errors import (
+    ConfigError,
+    CourierError,
+    MessageError,
+    SmtpDisconnectedError,
+    SmtpError,
+    SmtpTimeoutError,
+    Step,
+)
 from courier.message import CourierMessage, build_email, envelope_recipient, envelope_sender
 from courier.templates import render
 from courier.transport import Transport
 
 __all__ = ["Connections", "OutgoingMail", "compose"]
+
+
+# What build_email checks that comes from the message, not from the project's settings.
+_MESSAGE_FIELDS = frozenset({"subject", "recipient"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,21 +67,25 @@ def compose(
         subject, plaintext, html = rendered.subject, rendered.plaintext, rendered.html
     else:  # pre-rendered: the schema requires subject and plaintext
         subject, plaintext, html = message.subject or "", message.plaintext or "", message.html
-    email = build_email(
-        subject=subject,
-        plaintext=plaintext,
-        html=html,
-        from_address=config.from_address,
-        from_name=config.from_name,
-        recipient=message.recipient,
-        headers=config.headers,
-        message_key=key,
-    )
-    return OutgoingMail(
-        email=email,
-        sender=envelope_sender(config.from_address),
-        recipient=envelope_recipient(message.recipient),
-    )
+    try:
+        email = build_email(
+            subject=subject,
+            plaintext=plaintext,
+            html=html,
+            from_address=config.from_address,
+            from_name=config.from_name,
+            recipient=message.recipient,
+            headers=config.headers,
+            message_key=key,
+        )
+        sender = envelope_sender(config.from_address)
+    except MessageError as exc:
+        if exc.field in _MESSAGE_FIELDS:
+            raise
+        # The rules of courier.config_rules keep such settings out; a value the stack gives
+        # (DefaultFromAddress) is not checked there. Either way an operator fixes it.
+        raise ConfigError(f"smtp.{exc.field}", exc.code, exc.message) from None
+    return OutgoingMail(email=email, sender=sender, recipient=envelope_recipient(message.recipient))
 
 
 class Connections:

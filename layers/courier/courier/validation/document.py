@@ -126,9 +126,11 @@ def apply_patch(
     for part in COURIER_PARTS[:-1]:
         node = node.setdefault(part, {})
     node[COURIER_PARTS[-1]] = copy.deepcopy(tree)
+    findings: list[Finding] = []
     for operation in operations:
+        op = _with_parents(document, operation, findings)
         try:
-            document = jsonpatch.apply_patch(document, [operation.op])
+            document = jsonpatch.apply_patch(document, [op])
         except jsonpatch.JsonPatchTestFailed:
             return None, [_test_failed(operation)]
         except (jsonpatch.JsonPatchException, JsonPointerException):
@@ -140,7 +142,33 @@ def apply_patch(
         return None, [
             Finding.error(COURIER_POINTER, "config_schema", "must be an object of settings")
         ]
-    return courier, []
+    return courier, findings
+
+
+def _with_parents(document: Any, operation: Operation, findings: list[Finding]) -> dict[str, Any]:
+    """``operation``, made to work as ``ory patch`` users expect: an ``add`` or ``replace``
+    below settings that are not set yet creates them (``…/templates/recovery_code/valid/email/
+    subject`` on a project without templates), and a ``replace`` of a setting that is not set
+    adds it, with a note."""
+    op = operation.op
+    if op.get("op") not in ("add", "replace"):
+        return op
+    parts = courier_parts(op["path"])
+    node = resolve_pointer(document, COURIER_POINTER, None)
+    for part in parts[:-1]:
+        if not isinstance(node, dict):
+            return op
+        node = node.setdefault(part, {})
+    if op["op"] == "replace" and isinstance(node, dict) and parts and parts[-1] not in node:
+        findings.append(
+            Finding.note(
+                op["path"],
+                "replace_added",
+                "was not set, so replace set it (as add does)",
+            )
+        )
+        return {**op, "op": "add"}
+    return op
 
 
 def replaces_whole_tree(operations: Sequence[Operation]) -> bool:

@@ -33,6 +33,9 @@ __all__ = [
 COURIER_PARTS = ("services", "identity", "config", "courier")
 COURIER_POINTER = "/" + "/".join(COURIER_PARTS)
 URI_POINTER = f"{COURIER_POINTER}/smtp/connection_uri"
+IDENTITY_CONFIG_ROOT = COURIER_PARTS[-1]
+"""``ory patch identity-config`` addresses the same tree from the identity config:
+``/courier/smtp/from_name``."""
 _SHORT_FORMS = frozenset({"smtp", "templates", "message_retries", "courier", "config"})
 
 
@@ -42,7 +45,8 @@ def pointer(*parts: str) -> str:
 
 
 def courier_parts(path: object) -> list[str]:
-    """The parts of ``path`` below ``/services/identity/config/courier``.
+    """The parts of ``path`` below ``/services/identity/config/courier`` (``ory patch
+    project``'s form) or ``/courier`` (``ory patch identity-config``'s).
 
     Raises
     ------
@@ -53,6 +57,8 @@ def courier_parts(path: object) -> list[str]:
     -------
     >>> courier_parts("/services/identity/config/courier/smtp/from_name")
     ['smtp', 'from_name']
+    >>> courier_parts("/courier/templates/recovery_code/valid/email/subject")
+    ['templates', 'recovery_code', 'valid', 'email', 'subject']
     """
     if not isinstance(path, str):
         raise ValueError("must be a JSON pointer string such as " + URI_POINTER)
@@ -64,6 +70,8 @@ def courier_parts(path: object) -> list[str]:
         ) from None
     if tuple(parts[: len(COURIER_PARTS)]) == COURIER_PARTS:
         return parts[len(COURIER_PARTS) :]
+    if parts[:1] == [IDENTITY_CONFIG_ROOT]:  # `ory patch identity-config`: /courier/...
+        return parts[1:]
     hint = ""
     tail: list[str] = []
     if "courier" in parts:

@@ -210,7 +210,8 @@ def _check_operation(operation: Operation) -> list[Finding]:
                 findings.append(Finding.error(where, "patch_op_invalid", "needs a 'path'"))
             continue
         try:
-            courier_parts(op[key])
+            # One form from here on, whichever the request used.
+            op[key] = pointer(*courier_parts(op[key]))
         except ValueError as exc:
             code = "path_outside_courier" if isinstance(op[key], str) else "patch_op_invalid"
             findings.append(Finding.error(where, code, f"'{key}' {exc}"))
