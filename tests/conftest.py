@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import re
+import ssl
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -106,6 +107,58 @@ def start_smtpd(
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def client_ca() -> trustme.CA:
+    """The CA that issues client certificates (mTLS), trusted by the servers of
+    ``start_mtls_smtpd`` (as is the system store, which ``trust_test_ca`` points at ``ca``)."""
+    return trustme.CA()
+
+
+@dataclass
+class MtlsServer:
+    """A server whose TLS requires a client certificate, and the client subjects it saw."""
+
+    server: SmtpServer
+    client_subjects: list[dict[str, str]] = field(default_factory=list)
+    """For each accepted message, the subject of the client certificate of its session
+    (``{"commonName": ..., "organizationName": ...}``)."""
+
+
+StartMtlsServer = Callable[..., MtlsServer]
+
+
+@pytest.fixture
+def start_mtls_smtpd(start_smtpd: StartServer, client_ca: trustme.CA) -> StartMtlsServer:
+    """Start SMTP servers (as ``start_smtpd``, with its options) whose TLS requires a client
+    certificate issued by ``client_ca`` (``CERT_REQUIRED``), in either TLS listener."""
+
+    def start(*, listener: Listener = "starttls", **options: Any) -> MtlsServer:
+        if listener == "plain":
+            raise ValueError("a plain listener has no TLS to ask for a client certificate")
+        # SmtpServer has no such option; aiosmtpd's server shares its TLS context, whose
+        # settings each new handshake reads: tightened here, before the test connects.
+        server = start_smtpd(listener=listener, **options)
+        context: ssl.SSLContext = server._options[
+            "ssl_context" if listener == "smtps" else "tls_context"
+        ]
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cadata=client_ca.cert_pem.bytes().decode("ascii"))
+        recorded = MtlsServer(server)
+        handler = server._controller.handler
+        accept = handler.handle_DATA
+
+        async def handle_data(smtp: Any, session: Any, envelope: Any) -> str:
+            peer = smtp.transport.get_extra_info("ssl_object").getpeercert()
+            recorded.client_subjects.append(dict(pair for rdn in peer["subject"] for pair in rdn))
+            reply: str = await accept(smtp, session, envelope)
+            return reply
+
+        handler.handle_DATA = handle_data
+        return recorded
+
+    return start
 
 
 @pytest.fixture

@@ -17,6 +17,10 @@ Two more departures from ``smtplib``, both where it is silent or wrong for couri
   an untyped ``UnicodeEncodeError`` that holds the whole password.
 * A STARTTLS reply followed by more bytes before the handshake (a plaintext injection, as in
   CVE-2011-0411) is refused: those bytes would be read as if they came over TLS.
+* A server that ends the connection after the TLS handshake, before its first reply over TLS,
+  raises :class:`TlsRefused`, not a plain disconnect: under TLS 1.3 the client's side of the
+  handshake is over before the server has checked the client certificate, so a server that
+  wants one (or refuses the one presented) says so only by an alert or a hang-up here.
 
 Example
 -------
@@ -37,7 +41,14 @@ from typing import Any
 
 from courier.deadline import Deadline
 
-__all__ = ["BoundedSMTP", "ConnectTimeout", "DeadlineReached", "ReplyTimeout", "StartTlsInjection"]
+__all__ = [
+    "BoundedSMTP",
+    "ConnectTimeout",
+    "DeadlineReached",
+    "ReplyTimeout",
+    "StartTlsInjection",
+    "TlsRefused",
+]
 
 _MAXLINE = 8192  # smtplib's bound on a reply line
 _MAX_REPLY_LINES = 100
@@ -61,6 +72,10 @@ class StartTlsInjection(smtplib.SMTPException):
     """The server sent bytes after its STARTTLS reply, before the TLS handshake."""
 
 
+class TlsRefused(smtplib.SMTPServerDisconnected):
+    """The server ended the connection after the TLS handshake, before its first reply."""
+
+
 class BoundedSMTP(smtplib.SMTP):
     """An SMTP client connection whose every read and write ends by a deadline.
 
@@ -82,6 +97,8 @@ class BoundedSMTP(smtplib.SMTP):
         self.deadline = Deadline.never()
         """The whole message's deadline; the transport sets it before each message."""
         self._inbox = bytearray()
+        self._tls_unconfirmed = False
+        """TLS is up, but no reply has come over it: the server may still refuse the session."""
 
     # The two choke points of all I/O.
 
@@ -101,8 +118,9 @@ class BoundedSMTP(smtplib.SMTP):
                     self.close()
                     raise self._timeout(until) from None
                 except OSError as exc:
+                    error = self._lost(exc, f"Server not connected: {exc}")
                     self.close()
-                    raise smtplib.SMTPServerDisconnected(f"Server not connected: {exc}") from exc
+                    raise error from exc
 
     def getreply(self) -> tuple[int, bytes]:
         """Read one reply, all of its lines, before the deadline.
@@ -140,7 +158,9 @@ class BoundedSMTP(smtplib.SMTP):
             return sock
         try:
             sock.settimeout(self._time_left(until))  # the handshake, as one operation
-            return self.implicit_tls.wrap_socket(sock, server_hostname=host)
+            tls = self.implicit_tls.wrap_socket(sock, server_hostname=host)
+            self._tls_unconfirmed = True
+            return tls
         except TimeoutError:
             sock.close()
             raise ConnectTimeout(
@@ -171,6 +191,7 @@ class BoundedSMTP(smtplib.SMTP):
         except TimeoutError:
             self.close()
             raise self._timeout(until) from None
+        self._tls_unconfirmed = True
         # RFC 3207 §4.2: forget what the server said before TLS.
         self.helo_resp = self.ehlo_resp = None
         self.esmtp_features = {}
@@ -213,6 +234,7 @@ class BoundedSMTP(smtplib.SMTP):
 
     def close(self) -> None:
         self._inbox.clear()
+        self._tls_unconfirmed = False
         super().close()
 
     # Helpers.
@@ -223,6 +245,7 @@ class BoundedSMTP(smtplib.SMTP):
             if end >= 0:
                 line = bytes(self._inbox[: end + 1])
                 del self._inbox[: end + 1]
+                self._tls_unconfirmed = False
                 return line
             if len(self._inbox) > _MAXLINE:
                 self.close()
@@ -236,14 +259,26 @@ class BoundedSMTP(smtplib.SMTP):
                 self.close()
                 raise self._timeout(until) from None
             except OSError as exc:
+                error = self._lost(exc, f"Connection unexpectedly closed: {exc}")
                 self.close()
-                raise smtplib.SMTPServerDisconnected(
-                    f"Connection unexpectedly closed: {exc}"
-                ) from exc
+                raise error from exc
             if not chunk:
+                error = self._lost(None, "Connection unexpectedly closed")
                 self.close()
-                raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+                raise error
             self._inbox += chunk
+
+    def _lost(self, exc: OSError | None, message: str) -> smtplib.SMTPServerDisconnected:
+        """The error for a connection that is gone: :class:`TlsRefused` right after TLS."""
+        if not self._tls_unconfirmed:
+            return smtplib.SMTPServerDisconnected(message)
+        if isinstance(exc, ssl.SSLError):
+            return TlsRefused(
+                f"the server ended TLS before its first reply ({exc.reason or exc.strerror})"
+            )
+        return TlsRefused(
+            "the server closed the connection right after the TLS handshake, before its first reply"
+        )
 
     def _operation_deadline(self) -> Deadline:
         return self.deadline.sooner(self.timeout)

@@ -27,14 +27,28 @@ from courier.errors import (
     Step,
     step_error,
 )
-from courier.smtp_client import ConnectTimeout, DeadlineReached, StartTlsInjection
-from courier.uri import IMPLICIT_TLS_PORTS, STARTTLS_PORTS, ConnectionUri, Security
+from courier.ports import IMPLICIT_TLS_PORTS, STARTTLS_PORTS, port_list
+from courier.smtp_client import ConnectTimeout, DeadlineReached, StartTlsInjection, TlsRefused
+from courier.tls import CLIENT_CERT_FIELD, CLIENT_KEY_FIELD
+from courier.uri import ConnectionUri, Security
 
 __all__ = ["check_reply", "translated"]
 
 _CERTIFICATE_HINT = (
     "If the certificate is issued for another name, set server_name=<that name>; to skip "
     "verification (not recommended) set skip_ssl_verify=true"
+)
+_CLIENT_CERTIFICATE_HINT = (
+    f"The server may require a client certificate (set {CLIENT_CERT_FIELD} and "
+    f"{CLIENT_KEY_FIELD}), or refuse the one presented (one its CA did not issue, expired, or "
+    "for another use)"
+)
+# TLS alerts a server sends about the client's certificate (OpenSSL's reason names).
+_CLIENT_CERTIFICATE_ALERTS = frozenset(
+    {"TLSV13_ALERT_CERTIFICATE_REQUIRED", "SSLV3_ALERT_BAD_CERTIFICATE"}
+    | {"SSLV3_ALERT_CERTIFICATE_UNKNOWN", "SSLV3_ALERT_CERTIFICATE_EXPIRED"}
+    | {"SSLV3_ALERT_CERTIFICATE_REVOKED", "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE"}
+    | {"TLSV1_ALERT_UNKNOWN_CA", "TLSV1_ALERT_ACCESS_DENIED"}
 )
 
 
@@ -96,6 +110,9 @@ def translated(
         raise SmtpTlsError(
             f"{exc}: refusing to go on (a plaintext injection)", endpoint=endpoint
         ) from exc
+    except TlsRefused as exc:
+        on_lost()
+        raise SmtpTlsError(str(exc), endpoint=endpoint, hint=_CLIENT_CERTIFICATE_HINT) from exc
     except ssl.SSLCertVerificationError as exc:
         raise SmtpTlsError(
             f"the certificate of {uri.tls_server_name} is not trusted ({exc.verify_message})",
@@ -104,10 +121,13 @@ def translated(
         ) from exc
     except ssl.SSLError as exc:
         hint = None
-        if uri.security is Security.IMPLICIT_TLS:
+        if exc.reason in _CLIENT_CERTIFICATE_ALERTS:
+            hint = _CLIENT_CERTIFICATE_HINT
+        elif uri.security is Security.IMPLICIT_TLS:
             hint = (
                 f"The server did not speak TLS on connect; if port {uri.port} is a "
-                f"STARTTLS port (such as {_ports(STARTTLS_PORTS)}), use smtp:// instead of smtps://"
+                f"STARTTLS port (such as {port_list(STARTTLS_PORTS)}), use smtp:// instead of "
+                "smtps://"
             )
         raise SmtpTlsError(
             f"TLS handshake failed ({exc.reason or exc})", endpoint=endpoint, hint=hint
@@ -141,7 +161,7 @@ def _timeout_error(
     elif waited_for_greeting and uri.security is not Security.IMPLICIT_TLS:
         hint = (
             f"The server accepted the connection but sent no greeting; if port {uri.port} "
-            f"expects TLS from the first byte (such as {_ports(IMPLICIT_TLS_PORTS)}), use "
+            f"expects TLS from the first byte (such as {port_list(IMPLICIT_TLS_PORTS)}), use "
             "smtps:// instead of smtp://"
         )
     return SmtpTimeoutError(
@@ -151,7 +171,3 @@ def _timeout_error(
 
 def _describe(exc: OSError) -> str:
     return f"{type(exc).__name__}: {exc.strerror or exc}"
-
-
-def _ports(ports: frozenset[int]) -> str:
-    return ", ".join(str(port) for port in sorted(ports))

@@ -11,6 +11,8 @@ Three rules are never bent, whatever the server offers:
   message byte in cleartext.
 * ``disable_starttls=true`` never upgrades, even when the server offers STARTTLS.
 * AUTH is sent only after TLS in every mode but ``disable_starttls``.
+* A client certificate is presented in every TLS mode; a URI that never speaks TLS with a
+  client certificate is refused when the transport is built (Kratos would send without it).
 
 Every read and write of a message's session ends by the message's deadline
 (:mod:`courier.smtp_client`), not only by the per-reply timeout.
@@ -45,9 +47,15 @@ from courier.errors import (
     step_error,
 )
 from courier.network import resolve_smtp_host
+from courier.ports import IMPLICIT_TLS_PORTS, port_list
 from courier.smtp_client import BoundedSMTP
 from courier.smtp_failures import check_reply, translated
-from courier.tls import build_ssl_context
+from courier.tls import (
+    CLIENT_CERT_FIELD,
+    ClientCertificate,
+    build_ssl_context,
+    check_client_certificate_mode,
+)
 from courier.uri import ConnectionUri, Security
 
 __all__ = ["ReplyListener", "Transport", "build_ssl_context"]
@@ -80,6 +88,15 @@ class Transport:
         Connect to hosts on private, loopback or link-local addresses (the SSRF guard off).
     on_reply:
         Told each reply that moves :meth:`open` on, e.g. to report a session step by step.
+    client_certificate:
+        The certificate (mTLS) to present in the TLS handshake, checked by
+        :func:`~courier.tls.load_client_certificate`.
+
+    Raises
+    ------
+    ConfigError
+        ``timeout_not_positive``, ``local_name_invalid``, or ``client_cert_without_tls`` (a
+        client certificate with ``disable_starttls=true``).
 
     Example
     -------
@@ -96,6 +113,7 @@ class Transport:
         local_hostname: str = "localhost",
         allow_private_hosts: bool = False,
         on_reply: ReplyListener | None = None,
+        client_certificate: ClientCertificate | None = None,
     ) -> None:
         if not timeout > 0:
             raise ConfigError("timeout", "timeout_not_positive", f"{timeout!r} must be > 0")
@@ -105,18 +123,20 @@ class Transport:
                 "local_name_invalid",
                 f"{local_hostname!r} is not a host name to give in EHLO",
             )
+        check_client_certificate_mode(uri, client_certificate, field=CLIENT_CERT_FIELD)
         self.uri = uri
         self.timeout = timeout
         self.local_hostname = local_hostname
         self.allow_private_hosts = allow_private_hosts
         self.on_reply = on_reply
+        self.client_certificate = client_certificate
         self.connection: BoundedSMTP | None = None
         self._endpoint = uri.redacted()
 
     @cached_property
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS policy, shared by implicit TLS and STARTTLS."""
-        return build_ssl_context(self.uri)
+        return build_ssl_context(self.uri, self.client_certificate)
 
     @property
     def is_open(self) -> bool:
@@ -284,8 +304,9 @@ class Transport:
             raise SmtpTlsError(
                 "the server does not offer STARTTLS, and smtp:// never falls back to cleartext",
                 endpoint=self._endpoint,
-                hint="If the port expects TLS from the first byte (such as 465), use smtps://; "
-                "to send in cleartext on purpose, set disable_starttls=true",
+                hint="If the port expects TLS from the first byte (such as "
+                f"{port_list(IMPLICIT_TLS_PORTS)}), use smtps://; to send in cleartext on "
+                "purpose, set disable_starttls=true",
             )
         with self._translate(Step.TLS, connection):
             code, reply = connection.starttls(context=self.ssl_context)

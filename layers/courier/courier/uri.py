@@ -33,15 +33,13 @@ from urllib.parse import quote, unquote
 
 from courier.errors import ConfigError
 
+# The port lists live in courier.ports; they stay importable from here, where they were first.
+from courier.ports import DEFAULT_PORTS, IMPLICIT_TLS_PORTS, STARTTLS_PORTS
+
 __all__ = ["DEFAULT_PORTS", "IMPLICIT_TLS_PORTS", "STARTTLS_PORTS", "ConnectionUri", "Security"]
 
 FIELD = "connection_uri"
-DEFAULT_PORTS = {"smtp": 587, "smtps": 465}
-IMPLICIT_TLS_PORTS = frozenset({465, 2465})
-"""Ports where providers expect TLS from the first byte (SES also 2465): ``smtps://``."""
-STARTTLS_PORTS = frozenset({25, 587, 2525, 2587})
-"""Ports where providers greet in cleartext and offer STARTTLS (Mailgun and Postmark 2525, SES
-2587): ``smtp://``."""
+_SMTP_PORT, _SMTPS_PORT = DEFAULT_PORTS["smtp"], DEFAULT_PORTS["smtps"]
 QUERY_PARAMETERS = ("disable_starttls", "skip_ssl_verify", "server_name")
 # Schemes an error may name (a known word, never a secret): others are "the scheme".
 _KNOWN_SCHEMES = frozenset(
@@ -152,9 +150,13 @@ class ConnectionUri:
 
 def _parse(raw: str) -> ConnectionUri:
     if not isinstance(raw, str):
-        raise ConfigError(FIELD, "uri_not_a_string", "must be a string such as smtp://host:587/")
+        raise ConfigError(
+            FIELD, "uri_not_a_string", f"must be a string such as smtp://host:{_SMTP_PORT}/"
+        )
     if not raw.strip():
-        raise ConfigError(FIELD, "uri_empty", "is empty; expected smtp://user:password@host:587/")
+        raise ConfigError(
+            FIELD, "uri_empty", f"is empty; expected smtp://user:password@host:{_SMTP_PORT}/"
+        )
     if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in raw):
         raise ConfigError(
             FIELD,
@@ -298,7 +300,7 @@ def _parse_hostport(hostport: str, scheme: str) -> tuple[str, int | None]:
             raise ConfigError(
                 f"{FIELD}.host",
                 "uri_missing_host",
-                "has no host; write smtp://user:password@smtp.example.com:587/",
+                f"has no host; write smtp://user:password@smtp.example.com:{_SMTP_PORT}/",
             )
         _check_host(host, f"{FIELD}.host")
     if port_text is None:
@@ -359,7 +361,7 @@ def _parse_query(query: str) -> dict[str, str]:
                 f"{FIELD}.legacy_ssl",
                 "uri_legacy_ssl",
                 "legacy_ssl was removed; for implicit TLS use the smtps:// scheme "
-                "(e.g. smtps://user:password@host:465/)",
+                f"(e.g. smtps://user:password@host:{_SMTPS_PORT}/)",
             )
         if name not in QUERY_PARAMETERS:
             raise ConfigError(

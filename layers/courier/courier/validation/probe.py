@@ -4,7 +4,8 @@ The probe opens a :class:`~courier.transport.Transport` exactly as the sender wo
 TLS policy, SSRF guard and timeouts) and reports each step it passed with the server's reply:
 connect (the greeting), EHLO, TLS, EHLO again, AUTH. It never sends MAIL, so no mail can be
 lost or sent by accident. A step that fails ends the report, with the reply or the reason and
-what to do about it.
+what to do about it. A project's client certificate (mTLS) is presented as the sender would,
+so a server that requires one is checked too.
 
 Example
 -------
@@ -20,6 +21,7 @@ from __future__ import annotations
 import ssl
 
 from courier.errors import ConfigError, SmtpError, Step
+from courier.tls import ClientCertificate
 from courier.transport import Transport
 from courier.uri import ConnectionUri, Security
 from courier.validation.paths import URI_POINTER
@@ -29,7 +31,12 @@ __all__ = ["probe"]
 
 
 def probe(
-    uri: ConnectionUri, *, timeout: float, local_hostname: str, allow_private_hosts: bool
+    uri: ConnectionUri,
+    *,
+    timeout: float,
+    local_hostname: str,
+    allow_private_hosts: bool,
+    client_certificate: ClientCertificate | None = None,
 ) -> tuple[ConnectionReport, Finding | None]:
     """Run a session with ``uri``'s server up to AUTH, then QUIT; send no mail.
 
@@ -43,31 +50,40 @@ def probe(
         The name given in EHLO (the project's ``smtp.local_name``).
     allow_private_hosts:
         The stack's ``AllowPrivateSmtpHosts``.
+    client_certificate:
+        The project's client certificate, presented in the TLS handshake.
 
     Returns
     -------
     tuple[ConnectionReport, Finding | None]
-        The steps, and a ``connection_failed`` error (on the URI's path) if one failed.
+        The steps, and a ``connection_failed`` error (on the URI's path) if one failed; a
+        client certificate with ``disable_starttls=true`` is ``client_cert_without_tls``, with
+        no step run.
     """
     steps: list[StepDict] = []
 
     def heard(step: Step, code: int, reply: str) -> None:
         shown = _shown_reply(code, reply)
         if step is Step.TLS:
-            shown = f"{shown}; {_certificate(uri)}"
+            shown = f"{shown}; {certificates}"
         steps.append({"step": str(step), "ok": True, "reply": shown})
         if step is Step.CONNECT and uri.security is Security.IMPLICIT_TLS:
             # SMTP_SSL finished the handshake before the greeting could arrive.
-            tls = f"TLS from the first byte; {_certificate(uri)}"
+            tls = f"TLS from the first byte; {certificates}"
             steps.append({"step": str(Step.TLS), "ok": True, "reply": tls})
 
-    transport = Transport(
-        uri,
-        timeout=timeout,
-        local_hostname=local_hostname,
-        allow_private_hosts=allow_private_hosts,
-        on_reply=heard,
-    )
+    certificates = _certificates(uri, client_certificate)
+    try:
+        transport = Transport(
+            uri,
+            timeout=timeout,
+            local_hostname=local_hostname,
+            allow_private_hosts=allow_private_hosts,
+            on_reply=heard,
+            client_certificate=client_certificate,
+        )
+    except ConfigError as exc:
+        return _not_run(uri), Finding.error(URI_POINTER, exc.code, exc.message)
     tls_version: str | None = None
     error: Finding | None = None
     try:
@@ -103,7 +119,16 @@ def _shown_reply(code: int, reply: str) -> str:
     return f"{text} (offers {', '.join(rest)})" if rest else text
 
 
-def _certificate(uri: ConnectionUri) -> str:
+def _not_run(uri: ConnectionUri) -> ConnectionReport:
+    return {"ok": False, "endpoint": uri.redacted(), "tls_version": None, "steps": []}
+
+
+def _certificates(uri: ConnectionUri, client_certificate: ClientCertificate | None) -> str:
+    """What the TLS step says about the server's certificate and the client's."""
     if uri.verify_certificate:
-        return f"certificate verified for {uri.tls_server_name}"
-    return "certificate not verified (skip_ssl_verify=true)"
+        shown = f"certificate verified for {uri.tls_server_name}"
+    else:
+        shown = "certificate not verified (skip_ssl_verify=true)"
+    if client_certificate is not None:
+        shown += "; client certificate offered"
+    return shown

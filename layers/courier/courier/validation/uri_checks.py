@@ -16,13 +16,12 @@ from __future__ import annotations
 
 from courier.errors import ConfigError, SmtpConnectError
 from courier.network import resolve_smtp_host
-from courier.uri import IMPLICIT_TLS_PORTS, STARTTLS_PORTS, ConnectionUri, Security
+from courier.ports import BLOCKED_PORT, IMPLICIT_TLS_PORTS, STARTTLS_PORTS, scheme_ports_hint
+from courier.uri import ConnectionUri, Security
 from courier.validation.paths import URI_POINTER
 from courier.validation.types import Finding
 
-__all__ = ["IMPLICIT_TLS_PORTS", "STARTTLS_PORTS", "check_uri"]
-
-BLOCKED_PORT = 25
+__all__ = ["BLOCKED_PORT", "IMPLICIT_TLS_PORTS", "STARTTLS_PORTS", "check_uri"]
 
 
 def check_uri(
@@ -62,9 +61,9 @@ def _port_findings(uri: ConnectionUri) -> list[Finding]:
             Finding.error(
                 URI_POINTER,
                 "smtp_port_blocked",
-                "port 25 cannot be used: AWS Lambda cannot open outbound connections on port "
-                "25. Use port 587 with smtp:// (STARTTLS) or port 465 with smtps:// (implicit "
-                "TLS); every common provider offers both",
+                f"port {BLOCKED_PORT} cannot be used: AWS Lambda cannot open outbound "
+                f"connections on port {BLOCKED_PORT}. Use {scheme_ports_hint()}; every common "
+                "provider offers both",
             )
         )
     elif uri.scheme == "smtp" and uri.port in IMPLICIT_TLS_PORTS:
