@@ -16,7 +16,11 @@ from email.message import EmailMessage
 import pytest
 import trustme
 
+from courier.config import ProjectConfig
+from courier.deadline import Deadline
+from courier.delivery import Connections, compose
 from courier.errors import ConfigError, SmtpTlsError, Step
+from courier.message import CourierMessage
 from courier.outcomes import cause_of
 from courier.tls import ClientCertificate, build_ssl_context, load_client_certificate
 from courier.transport import Transport
@@ -129,6 +133,34 @@ def test_a_certificate_from_a_ca_the_server_does_not_trust_fails_at_tls(
     assert cause_of(error).code == "smtp_tls"
     assert "refuse the one presented" in str(error)
     assert mtls.server.messages == []
+
+
+@pytest.mark.parametrize(("listener", "uri"), TLS_MODES.values(), ids=TLS_MODES)
+def test_a_projects_certificate_reaches_its_session(
+    start_mtls_smtpd: StartMtlsServer, client_ca: trustme.CA, listener: str, uri: str
+) -> None:
+    # GIVEN a project whose configuration has a client certificate, and its server requiring one
+    mtls = start_mtls_smtpd(listener=listener)
+    config = ProjectConfig(
+        project_id="acme",
+        connection_uri=ConnectionUri.parse(uri.format(port=mtls.server.port)),
+        uses_default_sender=False,
+        from_address="hello@acme.example",
+        client_certificate=issue(client_ca, "acme-mailer"),
+    )
+    mail = CourierMessage(
+        recipient=RECIPIENT, template_type="login_code_valid", template_data={"login_code": "1"}
+    )
+
+    # WHEN the batch's connections send a message of the project
+    connections = Connections(timeout=5, allow_private_hosts=True)
+    try:
+        connections.send(compose(mail, config), config, deadline=Deadline.after(10))
+    finally:
+        connections.close_all()
+
+    # THEN the session presented the project's certificate
+    assert [subject["commonName"] for subject in mtls.client_subjects] == ["acme-mailer"]
 
 
 def test_a_certificate_with_a_cleartext_uri_is_refused_before_connecting(

@@ -168,6 +168,7 @@ class Connections:
                 timeout=self._timeout,
                 local_hostname=config.local_name,
                 allow_private_hosts=self._allow_private_hosts,
+                client_certificate=config.client_certificate,
             )
             self._transports[project] = transport
         try:
