@@ -4,13 +4,21 @@ Each template type has three parts: a one-line subject, a plaintext body and an 
 built-in parts ship in ``templates/builtin/<template_type>/`` next to this module; a project may
 replace any of them (docs/design.md §3:
 ``templates.<type>.email.{subject, body.{html, plaintext}}``) with a ``base64://`` or
-``file://`` URI whose content is Jinja2 source.
+``file://`` URI whose content is Jinja2 source, or a Go template as Kratos's own overrides are
+written (``{{ .RecoveryCode }}``).
+
+A Go template (:func:`courier.go_template.is_go_template` has the one rule that tells) is
+converted to Jinja when it is compiled (:mod:`courier.go_template`, docs/go-templates.md) and
+renders in the same sandbox, with Go's printing, map lookups and functions
+(:class:`courier.go_functions.GoTemplateSandbox`); :func:`converted_source` shows the Jinja it
+becomes. Conversions are cached like compiled templates.
 
 Templates run in an immutable sandbox with :class:`~jinja2.StrictUndefined`: a template that
 reaches for Python internals is refused, and a variable the message does not carry is an error
-that names it, never an empty string in a password-reset mail. Only the HTML part is
-autoescaped. Values in the template data are data: a code that looks like ``{{ 7*7 }}`` is
-printed as it is, never evaluated.
+that names it, never an empty string in a password-reset mail (in a Go template, a key that a
+map such as ``.Identity.metadata_public`` lacks is Go's zero value, as in Kratos). Only the HTML
+part is autoescaped. Values in the template data are data: a code that looks like
+``{{ 7*7 }}`` is printed as it is, never evaluated.
 
 Example
 -------
@@ -36,6 +44,8 @@ from jinja2 import FileSystemLoader, StrictUndefined, Template
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 
 from courier.errors import ConfigError, MessageError
+from courier.go_functions import GoTemplateSandbox
+from courier.go_template import convert, is_go_template
 from courier.message import check_header_value
 from courier.sandbox import TemplateLimitError, TemplateSandbox, render_bounded, render_budget
 from courier.template_data import SAMPLE_DATA, TEMPLATE_TYPES
@@ -48,6 +58,7 @@ __all__ = [
     "TemplateOverride",
     "check_template_renders",
     "check_template_source",
+    "converted_source",
     "load_override_source",
     "render",
 ]
@@ -64,7 +75,6 @@ _CONFIG_PATHS: dict[Part, str] = {
     "plaintext": "email.body.plaintext",
     "html": "email.body.html",
 }
-_GO_TEMPLATE = re.compile(r"\{\{-?\s*\.")
 _MISSING_NAME = re.compile(r"^'([^']+)' is undefined$")
 
 
@@ -104,6 +114,10 @@ def _environment(*, autoescape: bool) -> TemplateSandbox:
 
 _TEXT = _environment(autoescape=False)
 _HTML = _environment(autoescape=True)
+# Converted Go templates: Go's whitespace is the source's own (no trim_blocks), and macros are
+# the only templates they call, so no loader.
+_GO_TEXT = GoTemplateSandbox(autoescape=False, auto_reload=False)
+_GO_HTML = GoTemplateSandbox(autoescape=True, auto_reload=False)
 
 
 def render(
@@ -208,20 +222,45 @@ def load_override_source(uri: str, *, field: str) -> str:
 def check_template_source(source: str, *, field: str) -> None:
     """Compile ``source`` without rendering it; raise if it is not a valid template.
 
+    A Go template is converted first (:mod:`courier.go_template`).
+
     Raises
     ------
     ConfigError
-        ``template_syntax``, naming the line and what is wrong there.
+        ``template_syntax``, naming the line and what is wrong there; for a Go template,
+        ``go_template_syntax`` or ``go_template_unsupported``, naming the line.
 
     Example
     -------
     >>> check_template_source("{% if to %}Hi{% endif %}", field="templates.x.email.subject")
+    >>> check_template_source("Hi {{ .To | upper }}", field="templates.x.email.subject")
     >>> check_template_source("Hi\\n{{ to }", field="f")
     Traceback (most recent call last):
     ...
     courier.errors.ConfigError: f: is not a valid Jinja2 template: line 2: unexpected '}'
     """
     _compile(source, autoescape=False, field=field)
+
+
+def converted_source(uri: str, *, field: str) -> str | None:
+    """The Jinja that the Go template override ``uri`` converts to, or ``None`` if the override
+    is Jinja already: what courier renders, for a person to review.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`load_override_source`; ``go_template_syntax`` or ``go_template_unsupported``
+        (naming the line) if the Go template cannot be converted.
+
+    Example
+    -------
+    >>> converted_source("base64://SGkge3sgLlRvIH19", field="f")  # Hi {{ .To }}
+    'Hi {{ to }}'
+    >>> converted_source("base64://SGkge3sgdG8gfX0=", field="f") is None  # Hi {{ to }}
+    True
+    """
+    source = load_override_source(uri, field=field)
+    return _converted(source, field=field) if is_go_template(source) else None
 
 
 def check_template_renders(template_type: str, part: Part, source: str, *, field: str) -> None:
@@ -253,8 +292,24 @@ def check_template_renders(template_type: str, part: Part, source: str, *, field
 
 
 @lru_cache(maxsize=256)
+def _converted(source: str, *, field: str) -> str:
+    try:
+        return convert(source, field=field)
+    except RecursionError:
+        raise ConfigError(
+            field, "go_template_syntax", "the Go template is nested too deeply to convert"
+        ) from None
+
+
+@lru_cache(maxsize=256)
 def _compile(source: str, *, autoescape: bool, field: str) -> Template:
-    environment = _HTML if autoescape else _TEXT
+    if is_go_template(source):
+        converted = _converted(source, field=field)
+        return _compile_jinja(converted, _GO_HTML if autoescape else _GO_TEXT, field=field)
+    return _compile_jinja(source, _HTML if autoescape else _TEXT, field=field)
+
+
+def _compile_jinja(source: str, environment: TemplateSandbox, *, field: str) -> Template:
     try:
         return environment.from_string(source)
     except RecursionError:
@@ -262,12 +317,9 @@ def _compile(source: str, *, autoescape: bool, field: str) -> Template:
             field, "template_syntax", "is not a valid Jinja2 template: it is nested too deeply"
         ) from None
     except TemplateSyntaxError as exc:
-        message = f"is not a valid Jinja2 template: line {exc.lineno}: {exc.message}"
-        if _GO_TEMPLATE.search(source):
-            message += (
-                " (this looks like a Go template, as Kratos uses; courier's templates are "
-                "Jinja2: write {{ recovery_code }} for {{ .RecoveryCode }})"
-            )
+        converted = isinstance(environment, GoTemplateSandbox)
+        what = "its Jinja conversion is" if converted else "is"
+        message = f"{what} not a valid Jinja2 template: line {exc.lineno}: {exc.message}"
         raise ConfigError(field, "template_syntax", message) from exc
 
 
@@ -331,7 +383,11 @@ def _at_line(template: Template, exc: BaseException) -> str:
         if traceback.tb_frame.f_code.co_filename == filename:
             line = traceback.tb_lineno
         traceback = traceback.tb_next
-    return f" at line {line}" if line is not None else ""
+    if line is None:
+        return ""
+    if isinstance(template.environment, GoTemplateSandbox):
+        return f" at line {line} of its Jinja conversion"
+    return f" at line {line}"
 
 
 def _decode_base64(payload: str, *, field: str) -> str:
