@@ -3,6 +3,7 @@ their bounds, behind the SSRF guard; every way a fetch fails is a config error t
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import threading
@@ -13,8 +14,10 @@ from typing import Any, ClassVar
 import pytest
 import trustme
 
+from courier.config import ProjectConfig, parse_project_config
 from courier.errors import ConfigError
 from courier.remote_templates import MAX_TEMPLATE_BYTES, fetch_template
+from courier.templates import render
 
 FIELD = "templates.recovery_code.valid.email.body.html"
 TEMPLATE = "<p>Hi, your code is {{ .RecoveryCode }}, Zoë</p>"
@@ -163,3 +166,40 @@ def test_a_server_that_drips_is_cut_off_at_the_bound(
     error = fetch_error(f"https://localhost:{port}/t", timeout=0.5)
 
     assert error.code == "template_remote_failed"
+
+
+def read_config(html: str) -> ProjectConfig:
+    tree = {"templates": {"recovery_code": {"valid": {"email": {"body": {"html": html}}}}}}
+    return parse_project_config(
+        "acme",
+        config_json=json.dumps(tree),
+        connection_uri="smtps://mailer:pw-123456@smtp.acme.example/",
+        default_connection_uri=None,
+        default_from_address="no-reply@stack.example",
+        allow_private_hosts=True,
+    )
+
+
+def test_a_config_with_an_https_template_is_fetched_once_when_read(https_server: str) -> None:
+    # GIVEN a Kratos config naming an https:// template
+    # WHEN it is read
+    config = read_config(f"{https_server}/recovery.html")
+
+    # THEN the template is fetched now and kept with the config: rendering needs no network
+    override = config.templates["recovery_code_valid"]
+    assert override.html is not None
+    assert override.html.startswith("base64://")
+    TemplateHandler.routes.clear()  # the server forgets it: the config does not
+    mail = render(
+        "recovery_code_valid",
+        {"to": "ada@example.org", "recovery_code": "482913"},
+        override=override,
+    )
+    assert "482913" in mail.html
+
+
+def test_a_template_that_cannot_be_fetched_is_a_config_error_when_read(https_server: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        read_config(f"{https_server}/missing")
+
+    assert (caught.value.field, caught.value.code) == (FIELD, "template_remote_failed")

@@ -93,7 +93,7 @@ def invoke(handler: ModuleType, event: Any) -> tuple[int, dict[str, Any]]:
 
 
 def test_validate_route_answers_200_with_the_result(handler: ModuleType) -> None:
-    body = json.dumps({"replace": [f'{COURIER}/smtp/local_name="mx.acme.example"']})
+    body = json.dumps({"remove": [f"{COURIER}/smtp/local_name"]})
 
     status, result = invoke(handler, http_event("validate", json.dumps({"add": []})))
     assert (status, result["valid"]) == (200, True)

@@ -48,7 +48,7 @@ def add(path: str, value: Any, project_id: str = "acme") -> ValidationResponse:
     ("path", "value", "listed"),
     [
         (f"{SMTP}/from_adress", "a@acme.example", "from_address"),
-        (f"{COURIER}/delivery_strategy", "smtp", "message_retries"),
+        (f"{COURIER}/retries", 5, "message_retries"),
         (f"{COURIER}/templates/recovery_code_vald", {}, "recovery_code_valid"),
         (f"{TEMPLATE}/body/text", b64("hi"), "plaintext"),
     ],
@@ -61,11 +61,23 @@ def test_unknown_keys_are_errors_that_list_the_settings(path: str, value: Any, l
     assert listed in response["errors"][0]["message"]
 
 
-def test_kratos_nested_template_names_get_the_flat_name() -> None:
-    response = add(f"{COURIER}/templates/recovery_code", {"valid": {}})
+def test_kratos_nested_template_names_are_read_and_flat_ones_stored_nested() -> None:
+    # GIVEN the patch of Ory's custom-templates docs (Kratos's nested key, identity-config path)
+    response = add(
+        "/courier/templates/recovery_code/valid/email/body/plaintext",
+        b64("Code {{ recovery_code }}"),
+    )
 
-    assert codes(response) == [(f"{COURIER}/templates/recovery_code", "config_schema")]
-    assert "templates/recovery_code_valid" in response["errors"][0]["message"]
+    # THEN it is valid, and the tree has the template where Kratos has it
+    assert response["valid"] is True, response["errors"]
+    body = response["config"]["templates"]["recovery_code"]["valid"]["email"]["body"]
+    assert body == {"plaintext": b64("Code {{ recovery_code }}")}
+
+    # AND a flat name is reported on the path patched, and stored nested
+    flat = add(f"{COURIER}/templates/login_code_valid", {"email": {"subject": b64("x")}})
+    assert flat["valid"] is True, flat["errors"]
+    assert "login_code_valid" not in flat["config"]["templates"]
+    assert flat["config"]["templates"]["login_code"]["valid"]["email"]["subject"] == b64("x")
 
 
 @pytest.mark.parametrize(
@@ -122,8 +134,10 @@ def test_sender_settings_without_own_server_state_the_rule(path: str, value: Any
     assert codes(response) == [(path, "sender_requires_own_server")]
     message = response["errors"][0]["message"]
     assert "can only be changed together with the project's own SMTP server" in message
-    assert f"set {URI} in the same patch" in message
-    assert f"remove {path}" in message
+    assert "set the SecureString /courier/plain/smtp/connection_uri" in message
+    assert "(smtp.connection_uri in a patch)" in message
+    dotted = ".".join(path.removeprefix(f"{COURIER}/").split("/"))
+    assert message.endswith(f"or remove {dotted}")
 
 
 def test_sender_settings_with_own_uri_in_the_same_patch_are_valid() -> None:
@@ -210,7 +224,7 @@ def test_headers_courier_writes_cannot_be_replaced(name: str) -> None:
     response = add(f"{SMTP}/headers", {name: "x@acme.example"})
 
     assert codes(response) == [(f"{SMTP}/headers/{name}", "header_reserved")]
-    assert f"{name} is written by courier itself" in response["errors"][0]["message"]
+    assert f"{name} may not be configured: courier writes" in response["errors"][0]["message"]
 
 
 def test_content_headers_are_reserved_too() -> None:
@@ -332,12 +346,22 @@ def test_bundled_file_template_is_valid() -> None:
     assert add(f"{TEMPLATE}/subject", uri)["errors"] == []
 
 
-@pytest.mark.parametrize("scheme", ["http", "https"])
-def test_remote_templates_are_not_fetched(scheme: str) -> None:
-    response = add(f"{TEMPLATE}/body/html", f"{scheme}://templates.acme.example/code.html")
+@pytest.mark.parametrize(
+    ("url", "code", "said"),
+    [
+        ("http://templates.acme.example/code.html", "template_remote_insecure", "https://"),
+        ("https://127.0.0.1/code.html", "template_remote_not_public", "AllowPrivateSmtpHosts"),
+        ("https://[::ffff:10.0.0.1]/code.html", "template_remote_not_public", "10.0.0.1"),
+    ],
+)
+def test_remote_templates_are_fetched_only_over_https_from_public_hosts(
+    url: str, code: str, said: str
+) -> None:
+    # (tests/integration/test_remote_templates.py fetches from a real HTTPS server)
+    response = add(f"{TEMPLATE}/body/html", url)
 
-    assert codes(response) == [(f"{TEMPLATE}/body/html", "template_remote_not_fetched")]
-    assert "does not fetch templates" in response["errors"][0]["message"]
+    assert codes(response) == [(f"{TEMPLATE}/body/html", code)]
+    assert said in response["errors"][0]["message"]
 
 
 # --- size, everything at once, and secrecy -------------------------------------------------
@@ -368,7 +392,7 @@ def test_every_error_is_reported_in_one_response() -> None:
         (
             "add",
             f"{COURIER}/templates/login_code_valid",
-            {"email": {"subject": "https://x.example"}},
+            {"email": {"subject": "https://169.254.169.254/latest"}},
         ),
         ("add", f"{COURIER}/message_retries", 99),
         ("add", f"{COURIER}/unknown", True),
@@ -381,7 +405,7 @@ def test_every_error_is_reported_in_one_response() -> None:
         (f"{SMTP}/from_address", "from_address_invalid"),
         (f"{SMTP}/headers/To", "header_reserved"),
         (f"{SMTP}/headers/X-A", "header_crlf"),
-        (f"{COURIER}/templates/login_code_valid/email/subject", "template_remote_not_fetched"),
+        (f"{COURIER}/templates/login_code_valid/email/subject", "template_remote_not_public"),
         (f"{COURIER}/unknown", "config_schema"),
     ]
 

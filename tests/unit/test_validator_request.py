@@ -78,11 +78,21 @@ def test_cli_entry_without_equals_is_refused_without_echo() -> None:
     assert CANARY not in findings[0].message
 
 
+def test_ory_patch_identity_config_paths_are_the_same_settings() -> None:
+    # GIVEN `ory patch identity-config`'s form of a path (below the identity config)
+    request, findings = parse_request(
+        {"project_id": "acme", "add": ['/courier/smtp/from_address="a@acme.example"']}
+    )
+
+    # THEN it is read as the project configuration's path
+    assert findings == []
+    assert request.operations[0].op["path"] == f"{COURIER}/smtp/from_address"
+
+
 @pytest.mark.parametrize(
     ("path", "suggestion"),
     [
         ("/smtp/from_address", f"{COURIER}/smtp/from_address"),
-        ("/courier/smtp/from_address", f"{COURIER}/smtp/from_address"),
         ("/services/identity/config/selfservice/methods", None),
         ("/services/identity/config", None),
     ],

@@ -24,6 +24,7 @@ Example
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Mapping
@@ -44,7 +45,7 @@ from courier.errors import ConfigError
 from courier.template_data import TEMPLATE_TYPES
 from courier.templates import TemplateOverride
 from courier.tls import ClientCertificate
-from courier.uri import ConnectionUri, Security
+from courier.uri import ConnectionUri
 
 __all__ = [
     "CONFIG_SCHEMA",
@@ -182,11 +183,12 @@ def parse_project_config(
     default_project: str = DEFAULT_PROJECT,
     client_cert_pem: str | None = None,
     client_key_pem: str | None = None,
+    allow_private_hosts: bool = False,
 ) -> ProjectConfig:
     """Build the :class:`ProjectConfig` of ``project_id`` from its parameters' values.
 
-    Pure: no I/O but the bundled files a config names. ``None`` means the parameter does not
-    exist, which is normal for all but one.
+    No I/O but the bundled files and the ``https://`` templates a config names (fetched once
+    here, and kept in the result). ``None`` means the parameter does not exist.
 
     Parameters
     ----------
@@ -206,6 +208,8 @@ def parse_project_config(
         The stack's ``DefaultProject``, which is known without parameters of its own.
     client_cert_pem, client_key_pem:
         The SecureStrings ``{prefix}/P/smtp/client_cert`` and ``…/client_key``, if they exist.
+    allow_private_hosts:
+        The stack's ``AllowPrivateSmtpHosts``, for ``https://`` templates.
 
     Raises
     ------
@@ -259,7 +263,8 @@ def parse_project_config(
         client_cert_pem=client_cert_pem,
         client_key_pem=client_key_pem,
         client_secret_parameters=(names.client_cert, names.client_key),
-        cleartext=uri is not None and uri.security is Security.CLEARTEXT,
+        connection_uri=uri,
+        allow_private_hosts=allow_private_hosts,
     )
     problems = check_config(tree, context)
     errors = [problem for problem in problems if problem.is_error]
@@ -284,7 +289,7 @@ def parse_project_config(
         from_name=smtp.get("from_name"),
         headers=smtp.get("headers", {}),
         local_name=smtp.get("local_name", DEFAULT_LOCAL_NAME),
-        templates=_template_overrides(templates),
+        templates=_template_overrides(templates, fetched=context.fetched),
         message_retries=message_retries,
         client_certificate=client_certificate(smtp, context),
     )
@@ -344,7 +349,17 @@ def _message_retries(tree: Any, problems: list[Problem]) -> int:
     return int(value) if isinstance(value, int | float) else DEFAULT_MESSAGE_RETRIES
 
 
-def _template_overrides(templates: Mapping[str, Any]) -> dict[str, TemplateOverride]:
+def _template_overrides(
+    templates: Mapping[str, Any], *, fetched: Mapping[str, str]
+) -> dict[str, TemplateOverride]:
+    """The overrides by template type; an ``https://`` part is its fetched source, inlined, so
+    that no mail waits for a web server."""
+
+    def part(uri: str | None) -> str | None:
+        if uri is None or uri not in fetched:
+            return uri
+        return "base64://" + base64.b64encode(fetched[uri].encode("utf-8")).decode("ascii")
+
     overrides = {}
     for template_type in TEMPLATE_TYPES:
         settings = template_settings(templates, template_type)
@@ -353,6 +368,8 @@ def _template_overrides(templates: Mapping[str, Any]) -> dict[str, TemplateOverr
         email = settings["email"]
         body = email.get("body", {})
         overrides[template_type] = TemplateOverride(
-            subject=email.get("subject"), html=body.get("html"), plaintext=body.get("plaintext")
+            subject=part(email.get("subject")),
+            html=part(body.get("html")),
+            plaintext=part(body.get("plaintext")),
         )
     return overrides

@@ -29,7 +29,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +42,7 @@ from courier.headers import (
     check_header_value,
 )
 from courier.message import check_sender_address
+from courier.remote_templates import fetch_template
 from courier.template_data import TEMPLATE_TYPES, config_key
 from courier.templates import (
     Part,
@@ -49,7 +50,14 @@ from courier.templates import (
     check_template_source,
     load_override_source,
 )
-from courier.tls import ClientCertificate, load_client_certificate
+from courier.tls import (
+    CLIENT_CERT_FIELD,
+    CLIENT_KEY_FIELD,
+    ClientCertificate,
+    check_client_certificate_mode,
+    load_client_certificate,
+)
+from courier.uri import ConnectionUri
 
 __all__ = [
     "CERT_DIR",
@@ -73,7 +81,7 @@ CERT_DIR = Path(__file__).resolve().parent / "certs"
 """The bundled folder ``smtp.client_cert_path`` and ``client_key_path`` are read from."""
 MESSAGE_RETRIES_MAX = 20
 _DEFAULT_MESSAGE_RETRIES = 5
-_TEMPLATE_SCHEMES = ("base64", "file")
+_TEMPLATE_SCHEMES = ("base64", "file", "https")
 _PEM_MAX_BYTES = 64 * 1024
 
 
@@ -129,9 +137,8 @@ class ConfigContext:
         The SecureStrings ``…/smtp/client_cert`` and ``…/smtp/client_key``, if set.
     client_secret_parameters:
         Their names, to name in messages.
-    cleartext:
-        The project's URI sends without TLS (``disable_starttls``): no certificate can be
-        presented.
+    connection_uri:
+        The URI the project sends through (its own, or the stack's default), when it parses.
     """
 
     has_own_uri: bool
@@ -141,7 +148,11 @@ class ConfigContext:
     client_cert_pem: str | None = None
     client_key_pem: str | None = None
     client_secret_parameters: tuple[str, str] = ("…/smtp/client_cert", "…/smtp/client_key")
-    cleartext: bool = False
+    connection_uri: ConnectionUri | None = None
+    allow_private_hosts: bool = False
+    """The stack's ``AllowPrivateSmtpHosts``: the SSRF guard off, for https:// templates too."""
+    fetched: dict[str, str] = field(default_factory=dict, compare=False)
+    """The ``https://`` templates fetched while checking, by URL: the reading's cache."""
 
 
 # --- the kinds of setting ------------------------------------------------------------------
@@ -155,7 +166,7 @@ class Rule:
     def schema(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def check(self, value: object, parts: Parts) -> Iterator[Problem]:
+    def check(self, value: object, parts: Parts, context: ConfigContext) -> Iterator[Problem]:
         raise NotImplementedError
 
 
@@ -181,7 +192,7 @@ class Text(Rule):
             schema["pattern"] = self.pattern
         return schema
 
-    def check(self, value: object, parts: Parts) -> Iterator[Problem]:
+    def check(self, value: object, parts: Parts, context: ConfigContext) -> Iterator[Problem]:
         if not isinstance(value, str):
             yield _wrong_kind(parts, self.description, value)
         elif len(value) < self.min_length:
@@ -212,7 +223,7 @@ class Integer(Rule):
             "maximum": self.maximum,
         }
 
-    def check(self, value: object, parts: Parts) -> Iterator[Problem]:
+    def check(self, value: object, parts: Parts, context: ConfigContext) -> Iterator[Problem]:
         whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
         if not whole or isinstance(value, bool) or not isinstance(value, int | float):
             yield _wrong_kind(parts, f"a whole number: {self.description}", value)
@@ -247,7 +258,7 @@ class Settings(Rule):
             "properties": {name: rule.schema() for name, rule in self.properties.items()},
         }
 
-    def check(self, value: object, parts: Parts) -> Iterator[Problem]:
+    def check(self, value: object, parts: Parts, context: ConfigContext) -> Iterator[Problem]:
         if not isinstance(value, dict):
             yield _wrong_kind(parts, f"an object of settings ({self.description})", value)
             return
@@ -261,7 +272,7 @@ class Settings(Rule):
                     f"is not a setting here; the settings are: {', '.join(self.properties)}" + hint,
                 )
             else:
-                yield from rule.check(item, (*parts, name))
+                yield from rule.check(item, (*parts, name), context)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -283,15 +294,15 @@ class Entries(Rule):
             "additionalProperties": self.value.schema(),
         }
 
-    def check(self, value: object, parts: Parts) -> Iterator[Problem]:
+    def check(self, value: object, parts: Parts, context: ConfigContext) -> Iterator[Problem]:
         if not isinstance(value, dict):
             yield _wrong_kind(parts, f"an object ({self.description})", value)
             return
         for name, item in value.items():
             where = (*parts, name)
-            problems = [*self.name.check(name, where), *self.value.check(item, where)]
+            problems = list(self.value.check(item, where, context))
             yield from problems
-            if not problems:
+            if not problems:  # the name's rule is the entry's (the schema states its pattern)
                 yield from self.entry_check(name, item, where)
 
 
@@ -305,7 +316,7 @@ class Ignored(Rule):
     def schema(self) -> dict[str, Any]:
         return {"description": f"{self.description} Ignored: {self.reason}."}
 
-    def check(self, value: object, parts: Parts) -> Iterator[Problem]:
+    def check(self, value: object, parts: Parts, context: ConfigContext) -> Iterator[Problem]:
         yield Problem(
             parts, "kratos_setting_ignored", f"is ignored: {self.reason}", severity="warning"
         )
@@ -322,7 +333,7 @@ class Refused(Rule):
     def schema(self) -> dict[str, Any]:
         return {"description": f"{self.description} Not supported: {self.message}.", "not": {}}
 
-    def check(self, value: object, parts: Parts) -> Iterator[Problem]:
+    def check(self, value: object, parts: Parts, context: ConfigContext) -> Iterator[Problem]:
         yield Problem(parts, self.code, self.message)
 
 
@@ -342,7 +353,7 @@ class Elsewhere(Rule):
             "maxLength": self.max_length,
         }
 
-    def check(self, value: object, parts: Parts) -> Iterator[Problem]:
+    def check(self, value: object, parts: Parts, context: ConfigContext) -> Iterator[Problem]:
         return iter(())
 
 
@@ -355,7 +366,8 @@ class TemplateUri(Rule):
     part: Part
     description: str = (
         "a base64:// URI (the template's source, Jinja2 or Kratos's Go template syntax, "
-        "base64-encoded) or a file:// URI (a file in courier's bundled template folder)"
+        "base64-encoded), a file:// URI (a file in courier's bundled template folder) or an "
+        "https:// URL (fetched when the config is read, and cached with it)"
     )
 
     def schema(self) -> dict[str, Any]:
@@ -365,13 +377,13 @@ class TemplateUri(Rule):
             "pattern": f"^({'|'.join(_TEMPLATE_SCHEMES)})://",
         }
 
-    def check(self, value: object, parts: Parts) -> Iterator[Problem]:
+    def check(self, value: object, parts: Parts, context: ConfigContext) -> Iterator[Problem]:
         if not isinstance(value, str):
             yield _wrong_kind(parts, self.description, value)
             return
         field_name = ".".join(parts)
         try:
-            source = load_override_source(value, field=field_name)
+            source = _template_source(value, field_name, context)
             check_template_source(source, field=field_name)
             check_template_renders(self.template_type, self.part, source, field=field_name)
         except ConfigError as exc:
@@ -385,6 +397,17 @@ class TemplateUri(Rule):
                 )
             else:
                 yield Problem(parts, exc.code, exc.message)
+
+
+def _template_source(uri: str, field_name: str, context: ConfigContext) -> str:
+    """The source a template URI names; an ``https://`` one fetched once per reading."""
+    if uri.partition("://")[0].lower() not in ("https", "http"):
+        return load_override_source(uri, field=field_name)
+    if uri not in context.fetched:
+        context.fetched[uri] = fetch_template(
+            uri, field=field_name, allow_private_hosts=context.allow_private_hosts
+        )
+    return context.fetched[uri]
 
 
 def _wrong_kind(parts: Parts, description: str, value: object) -> Problem:
@@ -691,7 +714,7 @@ def check_config(tree: object, context: ConfigContext) -> list[Problem]:
         sender and the templates change only with the project's own server),
         ``connection_uri_missing``, ``template_set_twice`` and the client certificate's.
     """
-    problems = list(COURIER_TREE.check(tree, ()))
+    problems = list(COURIER_TREE.check(tree, (), context))
     if not isinstance(tree, dict):
         return problems
     smtp, templates = _object(tree, "smtp"), _object(tree, "templates")
@@ -793,26 +816,22 @@ def client_certificate(smtp: Mapping[str, Any], context: ConfigContext) -> Clien
             return None  # reported by the tree's rules
         cert_pem = read_bundled_pem(cert_path, field="smtp.client_cert_path")
         key_pem = read_bundled_pem(key_path, field="smtp.client_key_path")
-        where = "smtp.client_cert_path"
+        where, key_where = "smtp.client_cert_path", "smtp.client_key_path"
     else:
         if context.client_cert_pem is None or context.client_key_pem is None:
             missing = secret_cert if context.client_cert_pem is None else secret_key
             raise ConfigError(
-                "smtp.client_cert" if context.client_cert_pem is None else "smtp.client_key",
+                CLIENT_CERT_FIELD if context.client_cert_pem is None else CLIENT_KEY_FIELD,
                 "client_cert_incomplete",
                 f"a client certificate needs both SecureStrings {secret_cert} and "
                 f"{secret_key}: set {missing} too (or delete the other)",
             )
         cert_pem, key_pem = context.client_cert_pem, context.client_key_pem
-        where = "smtp.client_cert"
-    if context.cleartext:
-        raise ConfigError(
-            where,
-            "client_cert_without_tls",
-            "a client certificate is presented in TLS, but the connection URI sends in "
-            "cleartext (disable_starttls): use smtps:// or STARTTLS, or remove the certificate",
-        )
-    return load_client_certificate(cert_pem, key_pem, field=where)
+        where, key_where = CLIENT_CERT_FIELD, CLIENT_KEY_FIELD
+    certificate = load_client_certificate(cert_pem, key_pem, field=where, key_field=key_where)
+    if context.connection_uri is not None:
+        check_client_certificate_mode(context.connection_uri, certificate, field=where)
+    return certificate
 
 
 def canonical_tree(tree: Mapping[str, Any]) -> dict[str, Any]:
