@@ -1,8 +1,9 @@
 """Handler of the config validator: thin glue around :class:`courier.validation.ValidatorApi`.
 
 Invoked directly (the event is the request) or by the HTTP API (``POST /projects/{project_id}/
-courier/validate`` and ``.../apply``, IAM-authorized). The SSM client lives at module scope, so
-warm invocations reuse it.
+courier/validate`` and ``.../apply``, IAM-authorized). The stack's settings are read from the
+environment once, here, as the sender reads them; the SSM client lives at module scope, so warm
+invocations reuse it.
 """
 
 from __future__ import annotations
@@ -13,19 +14,12 @@ from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from courier.validation import ConfigValidator, SsmConfigStore, ValidatorApi, ValidatorSettings
+from courier.stack import StackSettings
+from courier.validation import ConfigValidator, SsmConfigStore, ValidatorApi
 from courier.validation.api import SERVICE, logger
 
-settings = ValidatorSettings.from_environment()
-api = ValidatorApi(
-    ConfigValidator(
-        settings=settings,
-        store=SsmConfigStore(
-            prefix=settings.prefix,
-            default_connection_uri_parameter=settings.default_connection_uri_parameter,
-        ),
-    )
-)
+settings = StackSettings.from_environment()
+api = ValidatorApi(ConfigValidator(settings=settings, store=SsmConfigStore(settings=settings)))
 tracer = Tracer(service=SERVICE, patch_modules=("botocore",))  # see courier.observability
 
 

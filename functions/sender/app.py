@@ -1,13 +1,13 @@
 """SQS handler of the courier sender: thin glue around :class:`courier.sender.Sender`.
 
-Clients and the configuration cache live at module scope, so warm invocations reuse them. The
-clients share one boto3 session: each session loads botocore's data anew, a cost paid at every
-cold start.
+The stack's settings are read from the environment once, here, and given to everything that
+needs them. Clients and the configuration cache live at module scope, so warm invocations reuse
+them. The clients share one boto3 session: each session loads botocore's data anew, a cost paid
+at every cold start.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import boto3
@@ -18,14 +18,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from courier.config_provider import SsmConfigProvider
 from courier.delivery_log import DynamoDBDeliveryLog
 from courier.observability import logger, metrics, tracer
-from courier.sender import Sender, SenderSettings
+from courier.sender import Sender
+from courier.stack import StackSettings
 
+settings = StackSettings.from_environment()
 session = boto3.session.Session()
-table = os.environ["COURIER_IDEMPOTENCY_TABLE"]
+table = settings.required("idempotency_table")
 idempotency = DynamoDBPersistenceLayer(table_name=table, boto3_session=session)
 sender = Sender(
-    settings=SenderSettings.from_environment(),
-    config_provider=SsmConfigProvider(boto3_session=session),
+    settings=settings,
+    config_provider=SsmConfigProvider(settings=settings, boto3_session=session),
     sqs_client=session.client("sqs"),
     persistence_store=idempotency,
     # The same table and client: one more client would cost every cold start its creation.

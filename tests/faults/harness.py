@@ -21,7 +21,8 @@ from botocore.exceptions import ClientError
 
 from courier.config_provider import SsmConfigProvider
 from courier.delivery_log import DynamoDBDeliveryLog
-from courier.sender import Sender, SenderSettings
+from courier.sender import Sender
+from courier.stack import StackSettings
 from local.lambda_context import LocalLambdaContext
 from local.stack import StackResources
 from tests.faults.scripted_smtpd import Mode, Script, ScriptedSmtpServer
@@ -117,22 +118,21 @@ class FaultBench:
 
     def sender(self, *, smtp_timeout: float = 2.0, **settings: Any) -> Sender:
         table = self.stack.idempotency_table
+        stack = StackSettings(
+            **{
+                "prefix": "/courier",
+                "default_connection_uri_parameter": DEFAULT_URI_PARAMETER,
+                "default_from_address": "no-reply@courier.example",
+                "dead_letter_queue_url": self.stack.dead_letter_queue_url,
+                "allow_private_hosts": True,
+                "smtp_timeout": smtp_timeout,
+                "max_receive_count": self.stack.max_receive_count,
+                **settings,
+            }
+        )
         return Sender(
-            settings=SenderSettings(
-                dead_letter_queue_url=self.stack.dead_letter_queue_url,
-                **{
-                    "allow_private_hosts": True,
-                    "smtp_timeout": smtp_timeout,
-                    "max_receive_count": self.stack.max_receive_count,
-                    **settings,
-                },
-            ),
-            config_provider=SsmConfigProvider(
-                prefix="/courier",
-                default_connection_uri_parameter=DEFAULT_URI_PARAMETER,
-                default_from_address="no-reply@courier.example",
-                boto3_client=self.ssm,
-            ),
+            settings=stack,
+            config_provider=SsmConfigProvider(settings=stack, boto3_client=self.ssm),
             sqs_client=self.sqs,
             persistence_store=DynamoDBPersistenceLayer(
                 table_name=table, boto3_client=self.dynamodb

@@ -1,4 +1,5 @@
-"""SsmConfigProvider against SSM Parameter Store (moto): one GetParameters per project per TTL."""
+"""SsmConfigProvider and the SSM layer under it (courier.ssm) against SSM Parameter Store (moto):
+one GetParameters per project per TTL, for all of a project's parameters."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 
 from courier import config_provider
-from courier.config import ProjectConfig
+from courier.config import ProjectConfig, parameter_names, parse_project_config
 from courier.config_provider import SsmConfigProvider, get_project_config
 from courier.errors import ConfigError, ConfigUnavailableError
+from courier.ssm import SsmParameters, get_parameters
+from courier.stack import StackSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm.client import SSMClient
@@ -28,7 +32,12 @@ OWN_URI = "smtps://mailer:own-canary-5e1@smtp.acme.example:465/"
 DEFAULT_URI = "smtp://stack:default-canary-9b2@mail.stack.example/"
 DEFAULT_PARAMETER = "/courier/default/smtp/connection_uri"
 DEFAULT_FROM = "no-reply@stack.example"
-CANARIES = ("own-canary-5e1", "default-canary-9b2")
+CERT_PEM = "-----BEGIN CERTIFICATE-----\ncert-canary-0a4\n-----END CERTIFICATE-----\n"
+KEY_PEM = "-----BEGIN PRIVATE KEY-----\nkey-canary-c37\n-----END PRIVATE KEY-----\n"
+CANARIES = ("own-canary-5e1", "default-canary-9b2", "cert-canary-0a4", "key-canary-c37")
+SETTINGS = StackSettings(
+    default_connection_uri_parameter=DEFAULT_PARAMETER, default_from_address=DEFAULT_FROM
+)
 
 
 @pytest.fixture
@@ -81,12 +90,23 @@ def calls(reader: SSMClient) -> list[str]:
 
 @pytest.fixture
 def provider(reader: SSMClient, calls: list[str]) -> SsmConfigProvider:
-    return SsmConfigProvider(boto3_client=reader)
+    return SsmConfigProvider(settings=SETTINGS, boto3_client=reader)
 
 
 def put_project(
-    ssm: SSMClient, project: str, *, uri: str | None = None, config: Any | None = None
+    ssm: SSMClient,
+    project: str,
+    *,
+    uri: str | None = None,
+    config: Any | None = None,
+    cert: str | None = None,
+    key: str | None = None,
 ) -> None:
+    for part, value in (("client_cert", cert), ("client_key", key)):
+        if value is not None:
+            ssm.put_parameter(
+                Name=f"/courier/{project}/smtp/{part}", Value=value, Type="SecureString"
+            )
     if uri is not None:
         ssm.put_parameter(
             Name=f"/courier/{project}/smtp/connection_uri", Value=uri, Type="SecureString"
@@ -162,7 +182,8 @@ def test_the_default_project_needs_no_parameter_of_its_own(
 ) -> None:
     # GIVEN a stack whose default sender lives elsewhere than the default project's URI
     ssm.put_parameter(Name="/stack/sender", Value=DEFAULT_URI, Type="SecureString")
-    provider = SsmConfigProvider(boto3_client=ssm, default_connection_uri_parameter="/stack/sender")
+    settings = StackSettings(default_connection_uri_parameter="/stack/sender")
+    provider = SsmConfigProvider(settings=settings, boto3_client=ssm)
 
     # WHEN the default project is read THEN it is known, through the default sender
     assert provider.get("default").uses_default_sender is True
@@ -289,7 +310,7 @@ def test_ssm_errors_become_config_unavailable(aws: None, code: str) -> None:
     # GIVEN SSM failing; with Powertools' get_parameters_by_name(raise_on_error=False) an
     # InternalServerError or InvalidKeyId would read as "every parameter missing"
     client, _ = stubbed_client(code)
-    provider = SsmConfigProvider(boto3_client=client)
+    provider = SsmConfigProvider(settings=SETTINGS, boto3_client=client)
 
     # WHEN a project is read
     with pytest.raises(ConfigUnavailableError) as caught:
@@ -307,7 +328,7 @@ def test_unavailability_is_not_cached(aws: None, ssm: SSMClient) -> None:
     # GIVEN a read that fails once, then SSM answers
     ssm.put_parameter(Name="/courier/acme/smtp/connection_uri", Value=OWN_URI, Type="SecureString")
     client, stubber = stubbed_client("ThrottlingException")
-    provider = SsmConfigProvider(boto3_client=client)
+    provider = SsmConfigProvider(settings=SETTINGS, boto3_client=client)
     with pytest.raises(ConfigUnavailableError):
         provider.get("acme")
 
@@ -327,7 +348,7 @@ def test_unreachable_endpoint_becomes_config_unavailable(aws: None) -> None:
         endpoint_url="http://127.0.0.1:9",
         config=Config(connect_timeout=1, retries={"max_attempts": 1}),
     )
-    provider = SsmConfigProvider(boto3_client=client)
+    provider = SsmConfigProvider(settings=SETTINGS, boto3_client=client)
 
     # WHEN a project is read: THEN it is a transient ConfigUnavailableError
     with pytest.raises(ConfigUnavailableError, match="/courier/acme/config"):
@@ -349,3 +370,173 @@ def test_function_api_reads_the_default_project(
     assert (first.project_id, first.from_name) == ("default", "Stack")
     assert second is first
     assert isinstance(config_provider.DEFAULT_PROVIDERS["ssm"], SsmConfigProvider)
+
+
+# --- the SSM layer: one call for every parameter of a project ------------------------------
+
+
+def test_one_get_parameters_reads_all_four_parameters_and_the_default_sender(
+    ssm: SSMClient, reader: SSMClient, calls: list[str], default_sender: None
+) -> None:
+    # GIVEN a project with its URI, config, client certificate and key, and a client that
+    # records every request's names
+    put_project(ssm, "acme", uri=OWN_URI, config={}, cert=CERT_PEM, key=KEY_PEM)
+    asked: list[dict[str, Any]] = []
+    reader.meta.events.register(
+        "provide-client-params.ssm.GetParameters", lambda params, **_: asked.append(params)
+    )
+
+    # WHEN the SSM layer reads the project
+    found = SsmParameters(SETTINGS, boto3_client=reader).read_project("acme")
+
+    # THEN one decrypting GetParameters asked for all five names, and each value is there
+    names = parameter_names("acme")
+    assert calls == ["GetParameters"]
+    assert [sorted(params["Names"]) for params in asked] == [sorted([*names, DEFAULT_PARAMETER])]
+    assert [params["WithDecryption"] for params in asked] == [True]
+    assert found.connection_uri is not None
+    assert found.connection_uri.value == OWN_URI
+    assert found.config is not None
+    assert found.config.value == "{}"
+    assert found.client_cert is not None
+    assert found.client_cert.value == CERT_PEM
+    assert found.client_key is not None
+    assert found.client_key.value == KEY_PEM
+    assert found.default_connection_uri is not None
+    assert found.default_connection_uri.value == DEFAULT_URI
+    # ... and no value is in any repr
+    assert not any(canary in repr(found) for canary in CANARIES)
+
+
+def test_parameters_that_do_not_exist_are_none(reader: SSMClient, calls: list[str]) -> None:
+    # GIVEN a project without any parameter, and a stack without a default sender
+    settings = StackSettings(default_connection_uri_parameter=None)
+
+    # WHEN the SSM layer reads it
+    found = SsmParameters(settings, boto3_client=reader).read_project("acme")
+
+    # THEN every parameter is None, which is not an error, and one call was made
+    assert (found.connection_uri, found.config, found.client_cert, found.client_key) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert found.default_connection_uri is None
+    assert calls == ["GetParameters"]
+
+
+def test_versions_come_without_decryption(
+    ssm: SSMClient, reader: SSMClient, calls: list[str]
+) -> None:
+    # GIVEN acme's URI written twice and its config once
+    put_project(ssm, "acme", uri=OWN_URI, config={})
+    ssm.put_parameter(
+        Name="/courier/acme/smtp/connection_uri", Value=OWN_URI, Type="SecureString", Overwrite=True
+    )
+
+    # WHEN the SSM layer reads acme's versions
+    versions = SsmParameters(SETTINGS, boto3_client=reader).versions("acme")
+
+    # THEN they are by name, for what exists, from one call
+    assert versions == {"/courier/acme/smtp/connection_uri": 2, "/courier/acme/config": 1}
+    assert calls == ["GetParameters"]
+
+
+def test_more_names_than_one_call_takes_are_read_in_tens(
+    ssm: SSMClient, reader: SSMClient, calls: list[str]
+) -> None:
+    # GIVEN twelve parameters (SSM takes at most ten names a call)
+    names = [f"/courier/p{n}/config" for n in range(12)]
+    for name in names:
+        ssm.put_parameter(Name=name, Value="{}", Type="String")
+
+    # WHEN they are read together: THEN every one comes back, in two calls
+    assert sorted(get_parameters(reader, names)) == sorted(names)
+    assert calls == ["GetParameters", "GetParameters"]
+
+
+@pytest.mark.parametrize(
+    "parts", [("cert", "key"), ("cert",), ("key",), ()], ids=["both", "cert", "key", "none"]
+)
+def test_provider_passes_the_client_certificate_and_key_on(
+    ssm: SSMClient,
+    provider: SsmConfigProvider,
+    calls: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    parts: tuple[str, ...],
+) -> None:
+    # GIVEN a project with its own URI, and its client certificate and key, one, or neither
+    put_project(
+        ssm,
+        "acme",
+        uri=OWN_URI,
+        config={},
+        cert=CERT_PEM if "cert" in parts else None,
+        key=KEY_PEM if "key" in parts else None,
+    )
+    seen: list[dict[str, Any]] = []
+
+    def spy(project_id: str, **kwargs: Any) -> ProjectConfig:
+        seen.append(kwargs)
+        # The PEM texts are stand-ins, not certificates: the real parse judges the rest.
+        ours = {**kwargs, "client_cert_pem": None, "client_key_pem": None}
+        return parse_project_config(project_id, **ours)
+
+    monkeypatch.setattr(config_provider, "parse_project_config", spy)
+
+    # WHEN the provider reads the project
+    provider.get("acme")
+
+    # THEN the PEM texts went to parse_project_config as they are (the config rules judge a
+    # lone one), from the same single call as the URI
+    assert [(kw["client_cert_pem"], kw["client_key_pem"]) for kw in seen] == [
+        (CERT_PEM if "cert" in parts else None, KEY_PEM if "key" in parts else None)
+    ]
+    assert seen[0]["connection_uri"] == OWN_URI
+    assert calls == ["GetParameters"]
+
+
+@pytest.mark.parametrize(
+    "code", ["AccessDeniedException", "InvalidKeyId", "InternalServerError", "ThrottlingException"]
+)
+def test_no_secure_string_value_is_in_a_read_error(aws: None, ssm: SSMClient, code: str) -> None:
+    # GIVEN every parameter of acme stored, and SSM failing in a way that quotes the request
+    put_project(ssm, "acme", uri=OWN_URI, config={}, cert=CERT_PEM, key=KEY_PEM)
+    client = boto3.client("ssm", region_name=REGION)
+
+    def fail(params: dict[str, Any], **_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": code, "Message": f"refused {params['Names']}"}}, "GetParameters"
+        )
+
+    client.meta.events.register("before-parameter-build.ssm.GetParameters", fail)
+
+    # WHEN the SSM layer reads acme
+    with pytest.raises(ConfigUnavailableError) as caught:
+        SsmParameters(SETTINGS, boto3_client=client).read_project("acme")
+
+    # THEN the error names the parameters and the cause, and no value is anywhere in its chain
+    assert "/courier/acme/smtp/client_key" in str(caught.value)
+    assert code in str(caught.value)
+    chain: list[BaseException] = []
+    error: BaseException | None = caught.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert not any(canary in f"{link} {link!r}" for link in chain for canary in CANARIES)
+
+
+def test_the_endpoint_comes_from_aws_endpoint_url(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN AWS_ENDPOINT_URL pointing at a local AWS (as local/ and bench/ set it for moto)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+
+    # WHEN the SSM layer makes its own client
+    parameters = SsmParameters(SETTINGS)
+
+    # THEN it talks to that endpoint, with the short timeouts
+    assert parameters.client.meta.endpoint_url == "http://127.0.0.1:9"
+    config: Any = parameters.client.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (3, 5)

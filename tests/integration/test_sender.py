@@ -12,7 +12,7 @@ import io
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -23,7 +23,8 @@ from botocore.stub import Stubber
 from courier.config_provider import SsmConfigProvider
 from courier.delivery_log import DynamoDBDeliveryLog
 from courier.observability import metrics
-from courier.sender import Sender, SenderSettings
+from courier.sender import Sender
+from courier.stack import StackSettings
 from local.lambda_context import LocalLambdaContext
 from local.smtpd import Faults, SmtpServer
 from local.stack import StackResources, load_template
@@ -68,22 +69,21 @@ class Courier:
         )
 
     def sender(self, *, ssm: Any = None, table: str | None = None, **settings: Any) -> Sender:
+        stack = StackSettings(
+            **{
+                "prefix": "/courier",
+                "default_connection_uri_parameter": DEFAULT_URI_PARAMETER,
+                "default_from_address": "no-reply@courier.example",
+                "dead_letter_queue_url": self.stack.dead_letter_queue_url,
+                "allow_private_hosts": True,
+                "smtp_timeout": 5,
+                "max_receive_count": self.stack.max_receive_count,
+                **settings,
+            }
+        )
         return Sender(
-            settings=SenderSettings(
-                dead_letter_queue_url=self.stack.dead_letter_queue_url,
-                **{
-                    "allow_private_hosts": True,
-                    "smtp_timeout": 5,
-                    "max_receive_count": self.stack.max_receive_count,
-                    **settings,
-                },
-            ),
-            config_provider=SsmConfigProvider(
-                prefix="/courier",
-                default_connection_uri_parameter=DEFAULT_URI_PARAMETER,
-                default_from_address="no-reply@courier.example",
-                boto3_client=ssm or self.ssm,
-            ),
+            settings=stack,
+            config_provider=SsmConfigProvider(settings=stack, boto3_client=ssm or self.ssm),
             sqs_client=self.sqs,
             persistence_store=DynamoDBPersistenceLayer(
                 table_name=table or self.stack.idempotency_table
@@ -332,9 +332,8 @@ def test_a_failed_dlq_write_keeps_the_message_on_the_queue(courier: Courier) -> 
     courier.push("{not json")
     event = courier.receive()
     sender = courier.sender()
-    sender.settings = SenderSettings(
-        dead_letter_queue_url=courier.stack.dead_letter_queue_url + "-missing",
-        allow_private_hosts=True,
+    sender.settings = replace(
+        sender.settings, dead_letter_queue_url=courier.stack.dead_letter_queue_url + "-missing"
     )
 
     # WHEN a message must be dead-lettered

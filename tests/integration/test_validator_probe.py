@@ -11,8 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
+from courier.stack import StackSettings
 from courier.validation import ConfigValidator, SsmConfigStore, ValidationResponse
-from courier.validation import ValidatorSettings as Settings
 from local.smtpd import Faults, SmtpServer
 from tests.conftest import OTHER_NAME, StartServer
 
@@ -33,14 +33,12 @@ def validate(aws: None, caplog: pytest.LogCaptureFixture) -> Validate:
     ssm.put_parameter(Name="/courier/acme/config", Value="{}", Type="String")
 
     def run(uri: str | None, *, timeout: float = 5, **request: Any) -> ValidationResponse:
-        validator = ConfigValidator(
-            settings=Settings(
-                default_connection_uri_parameter=DEFAULT_PARAMETER,
-                allow_private_hosts=True,
-                smtp_timeout=timeout,
-            ),
-            store=SsmConfigStore(default_connection_uri_parameter=DEFAULT_PARAMETER),
+        settings = StackSettings(
+            default_connection_uri_parameter=DEFAULT_PARAMETER,
+            allow_private_hosts=True,
+            smtp_timeout=timeout,
         )
+        validator = ConfigValidator(settings=settings, store=SsmConfigStore(settings=settings))
         set_uri = [f"{URI}={json.dumps(uri)}"] if uri is not None else []
         data = {"project_id": "acme", "add": set_uri, "check_connection": True, **request}
         response = validator.handle(data)

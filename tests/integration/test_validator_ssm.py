@@ -10,13 +10,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from courier.validation import (
-    ConfigValidator,
-    SsmConfigStore,
-    ValidationResponse,
-    ValidatorSettings,
-    Versions,
-)
+from courier.stack import StackSettings
+from courier.validation import ConfigValidator, SsmConfigStore, ValidationResponse, Versions
+from courier.validation.store import ConfigWriteError
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm.client import SSMClient
@@ -28,6 +24,11 @@ URI_PARAMETER = "/courier/acme/smtp/connection_uri"
 CONFIG_PARAMETER = "/courier/acme/config"
 CANARY = "canary-pw-5f02"
 ACME_URI = f"smtp://acme:{CANARY}@192.0.32.10:587/"
+CERT_PARAMETER = "/courier/acme/smtp/client_cert"
+KEY_PARAMETER = "/courier/acme/smtp/client_key"
+CERT_PEM = "-----BEGIN CERTIFICATE-----\ncert-canary-77c1\n-----END CERTIFICATE-----\n"
+KEY_PEM = "-----BEGIN PRIVATE KEY-----\nkey-canary-3d9e\n-----END PRIVATE KEY-----\n"
+SETTINGS = StackSettings(default_connection_uri_parameter=DEFAULT_PARAMETER)
 
 
 @pytest.fixture
@@ -43,10 +44,7 @@ def ssm(aws: None) -> SSMClient:
 
 def validator(client: SSMClient | None = None) -> ConfigValidator:
     return ConfigValidator(
-        settings=ValidatorSettings(default_connection_uri_parameter=DEFAULT_PARAMETER),
-        store=SsmConfigStore(
-            default_connection_uri_parameter=DEFAULT_PARAMETER, boto3_client=client
-        ),
+        settings=SETTINGS, store=SsmConfigStore(settings=SETTINGS, boto3_client=client)
     )
 
 
@@ -65,13 +63,61 @@ def test_store_reads_values_and_versions(ssm: SSMClient) -> None:
     ssm.put_parameter(Name=CONFIG_PARAMETER, Value="{}", Type="String", Overwrite=True)
 
     # WHEN the store reads acme
-    stored = SsmConfigStore(default_connection_uri_parameter=DEFAULT_PARAMETER).read("acme")
+    stored = SsmConfigStore(settings=SETTINGS).read("acme")
 
     # THEN it has both values, the default sender's, and their versions
     assert (stored.connection_uri, stored.config_json) == (ACME_URI, "{}")
     assert stored.default_connection_uri == ACME_URI
     assert stored.versions == Versions(connection_uri=1, config=2)
+    assert (stored.client_cert, stored.client_key) == (None, None)
     assert CANARY not in repr(stored)
+
+
+def count_calls(client: SSMClient) -> list[str]:
+    """The SSM operations ``client`` sends, as a botocore event hook sees them."""
+    sent: list[str] = []
+    client.meta.events.register("before-call.ssm.*", lambda model, **_: sent.append(model.name))
+    return sent
+
+
+@pytest.mark.parametrize("parts", [("cert", "key"), ("cert",), ("key",)])
+def test_store_reads_the_client_certificate_and_key_in_the_same_call(
+    ssm: SSMClient, parts: tuple[str, ...]
+) -> None:
+    # GIVEN acme with a client certificate and its key, or only one of the two (the config
+    # rules report a lone one; the store passes on what is there)
+    if "cert" in parts:
+        ssm.put_parameter(Name=CERT_PARAMETER, Value=CERT_PEM, Type="SecureString")
+    if "key" in parts:
+        ssm.put_parameter(Name=KEY_PARAMETER, Value=KEY_PEM, Type="SecureString")
+    client = boto3.client("ssm")
+    calls = count_calls(client)
+
+    # WHEN the store reads acme
+    stored = SsmConfigStore(settings=SETTINGS, boto3_client=client).read("acme")
+
+    # THEN the PEM texts come decrypted with the rest, from one GetParameters, and repr shows none
+    assert stored.client_cert == (CERT_PEM if "cert" in parts else None)
+    assert stored.client_key == (KEY_PEM if "key" in parts else None)
+    assert stored.connection_uri == ACME_URI
+    assert calls == ["GetParameters"]
+    assert not any(secret in repr(stored) for secret in ("cert-canary", "key-canary", CANARY))
+
+
+def test_store_versions_decrypt_nothing(ssm: SSMClient) -> None:
+    # GIVEN a client that records what it asks for
+    client = boto3.client("ssm")
+    asked: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "provide-client-params.ssm.GetParameters", lambda params, **_: asked.append(params)
+    )
+
+    # WHEN the store reads acme's versions
+    versions = SsmConfigStore(settings=SETTINGS, boto3_client=client).versions("acme")
+
+    # THEN one call, without decryption, gives both versions
+    assert versions == Versions(connection_uri=1, config=1)
+    assert [params["WithDecryption"] for params in asked] == [False]
 
 
 def test_apply_writes_a_secure_string_and_a_json_string(ssm: SSMClient) -> None:
@@ -145,6 +191,36 @@ def test_ssm_read_failure_is_config_unavailable(aws: None) -> None:
     assert codes(response) == ["config_unavailable"]
     assert "AccessDeniedException" in response["errors"][0]["message"]
     assert URI_PARAMETER in response["errors"][0]["message"]
+
+
+def test_a_refused_secure_string_write_chains_nothing_that_holds_the_value(
+    ssm: SSMClient,
+) -> None:
+    # GIVEN an SSM that refuses writes, quoting what it was sent
+    client = boto3.client("ssm")
+
+    def deny(params: dict[str, Any], **_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "ValidationException", "Message": f"bad {params['Value']}"}},
+            "PutParameter",
+        )
+
+    client.meta.events.register("before-parameter-build.ssm.PutParameter", deny)
+    new_uri = f"smtps://acme:{CANARY}-4@192.0.32.10:465/"
+
+    # WHEN the store writes a URI
+    with pytest.raises(ConfigWriteError) as caught:
+        SsmConfigStore(settings=SETTINGS, boto3_client=client).write("acme", connection_uri=new_uri)
+
+    # THEN neither the error nor anything chained into it shows the value
+    chain: list[BaseException] = []
+    error: BaseException | None = caught.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert URI_PARAMETER in str(caught.value)
+    assert "written before: nothing" in str(caught.value)
+    assert not any(CANARY in f"{link} {link!r}" for link in chain)
 
 
 def test_ssm_write_failure_is_reported_without_the_value(ssm: SSMClient) -> None:

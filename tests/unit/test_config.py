@@ -18,6 +18,7 @@ from courier.config_provider import (
 )
 from courier.errors import ConfigError, ConfigUnavailableError, MessageError
 from courier.message import check_header_value
+from courier.stack import StackSettings
 from courier.template_data import config_key
 from courier.templates import TEMPLATE_TYPES, TemplateOverride
 from courier.uri import ConnectionUri
@@ -568,95 +569,56 @@ def test_invalid_project_id_is_refused_before_the_backend() -> None:
     assert provider.calls == []
 
 
-def test_max_age_from_environment_and_argument_wins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POWERTOOLS_PARAMETERS_MAX_AGE", "5")
+def test_max_age_comes_from_the_stack_settings() -> None:
+    settings = StackSettings(parameters_max_age=5)
 
-    assert CountingProvider().max_age == 5
+    assert SsmConfigProvider(settings=settings, boto3_client=NO_CLIENT).max_age == 5
     assert CountingProvider(max_age=30).max_age == 30
 
 
-@pytest.mark.parametrize("raw", ["soon", "-1", "nan"])
-def test_invalid_max_age_is_a_config_error(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
-    monkeypatch.setenv("POWERTOOLS_PARAMETERS_MAX_AGE", raw)
-
+@pytest.mark.parametrize("max_age", [-1.0, float("nan")])
+def test_invalid_max_age_is_a_config_error(max_age: float) -> None:
     with pytest.raises(ConfigError) as caught:
-        CountingProvider()
+        CountingProvider(max_age=max_age)
 
     assert caught.value.field == "POWERTOOLS_PARAMETERS_MAX_AGE"
 
 
-# --- SsmConfigProvider settings (no I/O) ---------------------------------------------------
+# --- SsmConfigProvider settings (no I/O; the environment is tests/unit/test_stack.py's) ------
 
 NO_CLIENT = cast("SSMClient", object())
-STACK_VARIABLES = (
-    "COURIER_SSM_PREFIX",
-    "COURIER_DEFAULT_CONNECTION_URI_PARAMETER",
-    "COURIER_DEFAULT_FROM_ADDRESS",
-    "POWERTOOLS_PARAMETERS_MAX_AGE",
-)
 
 
-def test_ssm_provider_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in STACK_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-
-    provider = SsmConfigProvider(boto3_client=NO_CLIENT)
-
-    assert provider.prefix == "/courier"
-    assert provider.default_connection_uri_parameter == "/courier/default/smtp/connection_uri"
-    assert provider.default_from_address == "no-reply@example.com"
-    assert provider.max_age == 60
-
-
-def test_ssm_provider_environment_then_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
-    # GIVEN the stack's environment
-    monkeypatch.setenv("COURIER_SSM_PREFIX", "/mail")
-    monkeypatch.setenv("COURIER_DEFAULT_CONNECTION_URI_PARAMETER", "/shared/smtp")
-    monkeypatch.setenv("COURIER_DEFAULT_FROM_ADDRESS", "robot@stack.example")
-    monkeypatch.setenv("POWERTOOLS_PARAMETERS_MAX_AGE", "15")
-
-    # WHEN a provider is built with and without arguments
-    from_env = SsmConfigProvider(boto3_client=NO_CLIENT)
-    explicit = SsmConfigProvider(
-        prefix="/other/",
-        default_connection_uri_parameter="",
-        default_from_address="x@y.example",
-        max_age=1,
-        boto3_client=NO_CLIENT,
-    )
-
-    # THEN the environment gives defaults and arguments win ("" = no default sender)
-    assert (from_env.prefix, from_env.default_connection_uri_parameter) == ("/mail", "/shared/smtp")
-    assert (from_env.default_from_address, from_env.max_age) == ("robot@stack.example", 15)
-    assert (explicit.prefix, explicit.default_connection_uri_parameter) == ("/other", None)
-    assert (explicit.default_from_address, explicit.max_age) == ("x@y.example", 1)
-
-
-def test_ssm_provider_default_parameter_follows_the_prefix(
+def test_ssm_provider_takes_the_stack_settings_not_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("COURIER_DEFAULT_CONNECTION_URI_PARAMETER", raising=False)
+    # GIVEN an environment that says otherwise than the settings given
+    monkeypatch.setenv("COURIER_SSM_PREFIX", "/env")
+    monkeypatch.setenv("COURIER_DEFAULT_PROJECT", "env")
+    monkeypatch.setenv("POWERTOOLS_PARAMETERS_MAX_AGE", "99")
+    settings = StackSettings(
+        prefix="/mail",
+        default_project="main",
+        default_connection_uri_parameter="/shared/smtp",
+        parameters_max_age=15,
+    )
 
-    provider = SsmConfigProvider(prefix="/mail", boto3_client=NO_CLIENT)
+    # WHEN a provider is built from the settings
+    provider = SsmConfigProvider(settings=settings, boto3_client=NO_CLIENT)
 
-    assert provider.default_connection_uri_parameter == "/mail/default/smtp/connection_uri"
-
-
-@pytest.mark.parametrize("prefix", ["courier", "/cour ier", "/a//b"])
-def test_ssm_provider_refuses_a_malformed_prefix(prefix: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        SsmConfigProvider(prefix=prefix, boto3_client=NO_CLIENT)
-
-    assert caught.value.code == "prefix_invalid"
+    # THEN it uses them, and only them
+    assert provider.settings is settings
+    assert (provider.parameters.prefix, provider.default_project) == ("/mail", "main")
+    assert provider.parameters.default_connection_uri_parameter == "/shared/smtp"
+    assert provider.max_age == 15
 
 
 def test_get_project_config_uses_the_default_provider_and_project(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN a stand-in default provider and a stack whose default project is "main"
-    provider = CountingProvider()
+    # GIVEN a stand-in default provider of a stack whose default project is "main"
+    provider = CountingProvider(default_project="main")
     monkeypatch.setitem(DEFAULT_PROVIDERS, "ssm", provider)
-    monkeypatch.setenv("COURIER_DEFAULT_PROJECT", "main")
 
     # WHEN the function API is called with and without a project
     assert get_project_config().project_id == "main"

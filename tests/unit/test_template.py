@@ -16,7 +16,8 @@ from cfnlint.decode import decode
 from samtranslator.translator.transform import transform
 
 from courier.deadline import RESERVE_SECONDS, fits
-from courier.validation.settings import ValidatorSettings, check_stack
+from courier.stack import StackSettings
+from courier.validation.settings import check_stack
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
@@ -166,7 +167,7 @@ def test_the_largest_smtp_timeout_leaves_the_sender_time_to_start_a_message(
     # have the sender hand back every message until it is dead-lettered out_of_time
     assert fits(remaining_seconds=function_timeout - 1, smtp_timeout=largest)
     # ... the validator, told the same timeout, has nothing to warn about at that value
-    settings = ValidatorSettings(smtp_timeout=largest, sender_timeout=function_timeout)
+    settings = StackSettings(smtp_timeout=largest, sender_timeout=function_timeout)
     assert check_stack(settings) == []
     # ... and the refusal states the numbers it is made of
     refusal = parameter["ConstraintDescription"]

@@ -16,7 +16,8 @@ import pytest
 
 from courier.config import parameter_names
 from courier.errors import ConfigUnavailableError
-from courier.validation import ConfigValidator, ValidationResponse, ValidatorSettings, Versions
+from courier.stack import StackSettings
+from courier.validation import ConfigValidator, ValidationResponse, Versions
 from courier.validation.store import KEEP, Keep, StoredConfig
 
 COURIER = "/services/identity/config/courier"
@@ -93,7 +94,7 @@ def seeded_store() -> MemoryStore:
 
 def validator_for(store: MemoryStore, **settings: Any) -> ConfigValidator:
     return ConfigValidator(
-        settings=ValidatorSettings(
+        settings=StackSettings(
             default_connection_uri_parameter=DEFAULT_PARAMETER,
             default_from_address=DEFAULT_FROM,
             **settings,
@@ -548,4 +549,4 @@ def test_the_senders_timeout_comes_from_the_environment(
 ) -> None:
     # GIVEN COURIER_SENDER_TIMEOUT_SECONDS set, empty or unset
     # WHEN the settings are read: THEN it is the sender's timeout, or unknown
-    assert ValidatorSettings.from_environment(environ).sender_timeout == sender_timeout
+    assert StackSettings.from_environment(environ).sender_timeout == sender_timeout

@@ -5,78 +5,46 @@ error wrapping in its public :meth:`~ConfigProvider.get`, a backend writes only 
 :func:`get_project_config` is the function API over a lazily created default provider, so warm
 invocations reuse one client and one cache.
 
-:class:`SsmConfigProvider` reads a project's connection URI, its config and the stack's default
-sender URI in one ``GetParameters`` call. It calls boto3 directly: Powertools'
-``get_parameters_by_name(raise_on_error=False)`` also makes one call, but it reports an
-``InternalServerError`` or ``InvalidKeyId`` as "every parameter missing", which would turn an
-SSM outage into a configuration error.
+:class:`SsmConfigProvider` reads a project's parameters (connection URI, config, client
+certificate and key) and the stack's default sender URI in one ``GetParameters`` call through
+:class:`courier.ssm.SsmParameters`, and parses them with
+:func:`courier.config.parse_project_config`. Its settings come from one
+:class:`~courier.stack.StackSettings`, never from the environment.
 
 Example
 -------
->>> provider = SsmConfigProvider(boto3_client=ssm_client)  # doctest: +SKIP
+>>> settings = StackSettings.from_environment()  # doctest: +SKIP
+>>> provider = SsmConfigProvider(settings=settings, boto3_client=ssm_client)  # doctest: +SKIP
 >>> provider.get("acme").connection_uri.redacted()  # doctest: +SKIP
 'smtps://mailer:***@smtp.acme.example:465/'
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
-from courier.config import (
-    DEFAULT_FROM_ADDRESS,
-    DEFAULT_PREFIX,
-    DEFAULT_PROJECT,
-    ProjectConfig,
-    check_project_id,
-    parameter_names,
-    parse_project_config,
-)
+from courier.config import DEFAULT_PROJECT, ProjectConfig, check_project_id, parse_project_config
 from courier.errors import ConfigError, ConfigUnavailableError, CourierError
+from courier.ssm import Parameter, SsmParameters
+from courier.stack import DEFAULT_MAX_AGE, ENV_PARAMETERS_MAX_AGE, StackSettings
 
 if TYPE_CHECKING:
+    import boto3
     from mypy_boto3_ssm.client import SSMClient
 
 __all__ = [
-    "DEFAULT_MAX_AGE",
     "DEFAULT_PROVIDERS",
-    "ENV_DEFAULT_CONNECTION_URI_PARAMETER",
-    "ENV_DEFAULT_FROM_ADDRESS",
-    "ENV_DEFAULT_PROJECT",
-    "ENV_MAX_AGE",
-    "ENV_SSM_PREFIX",
-    "SSM_CLIENT_CONFIG",
     "ConfigProvider",
     "SsmConfigProvider",
-    "describe_boto_error",
     "get_project_config",
-    "read_parameters",
 ]
 
-ENV_SSM_PREFIX = "COURIER_SSM_PREFIX"
-ENV_DEFAULT_PROJECT = "COURIER_DEFAULT_PROJECT"
-ENV_DEFAULT_CONNECTION_URI_PARAMETER = "COURIER_DEFAULT_CONNECTION_URI_PARAMETER"
-ENV_DEFAULT_FROM_ADDRESS = "COURIER_DEFAULT_FROM_ADDRESS"
-ENV_MAX_AGE = "POWERTOOLS_PARAMETERS_MAX_AGE"
-DEFAULT_MAX_AGE = 60.0
 # Enough for every project a warm function serves; beyond it, expired then oldest go first.
 _MAX_ENTRIES = 1024
-
-# A hung SSM call must fail well inside the Lambda's timeout; botocore's defaults are 60 s.
-SSM_CLIENT_CONFIG = Config(
-    connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
-)
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,8 +59,11 @@ class ConfigProvider(ABC):
     Parameters
     ----------
     max_age:
-        Seconds a project's answer is reused; ``POWERTOOLS_PARAMETERS_MAX_AGE`` or 60 when
-        ``None``; 0 turns the cache off.
+        Seconds a project's answer is reused (the stack's ``POWERTOOLS_PARAMETERS_MAX_AGE``,
+        :attr:`StackSettings.parameters_max_age <courier.stack.StackSettings>`); 0 turns the
+        cache off.
+    default_project:
+        The project :func:`get_project_config` reads when given none.
     clock:
         Monotonic seconds (injectable for tests).
 
@@ -114,9 +85,18 @@ class ConfigProvider(ABC):
     """
 
     def __init__(
-        self, *, max_age: float | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        max_age: float = DEFAULT_MAX_AGE,
+        default_project: str = DEFAULT_PROJECT,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.max_age = _resolve_max_age(max_age)
+        if not max_age >= 0:  # also refuses NaN
+            raise ConfigError(
+                ENV_PARAMETERS_MAX_AGE, "max_age_invalid", "must be 0 or more seconds"
+            )
+        self.max_age = max_age
+        self.default_project = default_project
         self._clock = clock
         self._store: dict[str, _Entry] = {}
 
@@ -183,33 +163,26 @@ class ConfigProvider(ABC):
 class SsmConfigProvider(ConfigProvider):
     """Projects' configuration from SSM Parameter Store: one ``GetParameters`` per read.
 
-    Every argument left ``None`` comes from the stack's environment (``COURIER_SSM_PREFIX``,
-    ``COURIER_DEFAULT_CONNECTION_URI_PARAMETER``, ``COURIER_DEFAULT_FROM_ADDRESS``,
-    ``POWERTOOLS_PARAMETERS_MAX_AGE``), then from the built-in defaults. Construction reads no
-    parameter.
+    Construction reads no parameter and no environment variable.
 
     Parameters
     ----------
-    prefix:
-        The SSM path the projects live under (``/courier``).
-    default_connection_uri_parameter:
-        The SecureString with the stack's own sender URI (``{prefix}/default/smtp/
-        connection_uri``); ``""`` means the stack has no default sender.
-    default_from_address:
-        The From address of mail through the default sender (``no-reply@example.com``).
-    default_project:
-        The stack's ``DefaultProject`` (``default``): known without parameters of its own; any
-        other project without parameters is ``project_unknown``.
+    settings:
+        The stack's settings: the prefix, the default sender (its parameter and From address),
+        the default project (known without parameters of its own; any other project without
+        parameters is ``project_unknown``) and the cache's ``parameters_max_age``.
     boto3_client:
-        The SSM client to use; one with short timeouts is created otherwise.
+        The SSM client to use; one with short timeouts is created otherwise
+        (:func:`courier.ssm.ssm_client`).
     boto3_session:
         The session to create the client from, when no client is given.
-    max_age, clock:
+    clock:
         See :class:`ConfigProvider`.
 
     Example
     -------
-    >>> provider = SsmConfigProvider(prefix="/mail", boto3_client=ssm_client)  # doctest: +SKIP
+    >>> settings = StackSettings(prefix="/mail")
+    >>> provider = SsmConfigProvider(settings=settings, boto3_client=ssm_client)  # doctest: +SKIP
     >>> provider.get("acme").uses_default_sender  # doctest: +SKIP
     False
     """
@@ -217,53 +190,36 @@ class SsmConfigProvider(ConfigProvider):
     def __init__(
         self,
         *,
-        prefix: str | None = None,
-        default_connection_uri_parameter: str | None = None,
-        default_from_address: str | None = None,
-        default_project: str | None = None,
+        settings: StackSettings,
         boto3_client: SSMClient | None = None,
         boto3_session: boto3.session.Session | None = None,
-        max_age: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(max_age=max_age, clock=clock)
-        self.prefix = _setting(prefix, ENV_SSM_PREFIX, DEFAULT_PREFIX).rstrip("/")
-        parameter_names(DEFAULT_PROJECT, prefix=self.prefix)  # raises on a malformed prefix
-        self.default_connection_uri_parameter = (
-            _setting(
-                default_connection_uri_parameter,
-                ENV_DEFAULT_CONNECTION_URI_PARAMETER,
-                f"{self.prefix}/default/smtp/connection_uri",
-            )
-            or None
+        super().__init__(
+            max_age=settings.parameters_max_age,
+            default_project=settings.default_project,
+            clock=clock,
         )
-        self.default_from_address = _setting(
-            default_from_address, ENV_DEFAULT_FROM_ADDRESS, DEFAULT_FROM_ADDRESS
-        )
-        self.default_project = _setting(default_project, ENV_DEFAULT_PROJECT, DEFAULT_PROJECT)
-        self._client: SSMClient = boto3_client or (boto3_session or boto3.session.Session()).client(
-            "ssm", config=SSM_CLIENT_CONFIG
+        self.settings = settings
+        self.parameters = SsmParameters(
+            settings, boto3_client=boto3_client, boto3_session=boto3_session
         )
 
     def _get(self, project_id: str) -> ProjectConfig:
-        names = parameter_names(project_id, prefix=self.prefix)
-        default = self.default_connection_uri_parameter
-        wanted = list(dict.fromkeys(filter(None, (*names, default))))
-        values = {name: value for name, (value, _) in read_parameters(self._client, wanted).items()}
-        logger.debug(
-            "read the configuration of project %s: %s",
-            project_id,
-            ", ".join(f"{name} {'found' if name in values else 'missing'}" for name in wanted),
-        )
+        found = self.parameters.read_project(project_id)
+        settings = self.settings
         return parse_project_config(
             project_id,
-            config_json=values.get(names.config),
-            connection_uri=values.get(names.connection_uri),
-            default_connection_uri=values.get(default) if default else None,
-            default_from_address=self.default_from_address,
-            prefix=self.prefix,
-            default_connection_uri_parameter=default,
-            default_project=self.default_project,
+            config_json=_value(found.config),
+            connection_uri=_value(found.connection_uri),
+            default_connection_uri=_value(found.default_connection_uri),
+            default_from_address=settings.default_from_address,
+            prefix=settings.prefix,
+            default_connection_uri_parameter=settings.default_connection_uri_parameter,
+            default_project=settings.default_project,
+            # One of the two without the other is passed on: the config rules report it.
+            client_cert_pem=_value(found.client_cert),
+            client_key_pem=_value(found.client_key),
         )
 
 
@@ -276,10 +232,13 @@ def get_project_config(
 ) -> ProjectConfig:
     """The configuration of ``project_id`` through the default :class:`SsmConfigProvider`.
 
+    The default provider is created on first use, with the stack's settings read then
+    (:meth:`StackSettings.from_environment <courier.stack.StackSettings.from_environment>`).
+
     Parameters
     ----------
     project_id:
-        The project; ``COURIER_DEFAULT_PROJECT`` (or ``default``) when ``None``.
+        The project; the provider's default project (``COURIER_DEFAULT_PROJECT``) when ``None``.
     force_fetch:
         Bypass the cache.
 
@@ -294,58 +253,12 @@ def get_project_config(
     5
     """
     if "ssm" not in DEFAULT_PROVIDERS:
-        DEFAULT_PROVIDERS["ssm"] = SsmConfigProvider()
+        DEFAULT_PROVIDERS["ssm"] = SsmConfigProvider(settings=StackSettings.from_environment())
+    provider = DEFAULT_PROVIDERS["ssm"]
     if project_id is None:
-        project_id = os.environ.get(ENV_DEFAULT_PROJECT) or DEFAULT_PROJECT
-    return DEFAULT_PROVIDERS["ssm"].get(project_id, force_fetch=force_fetch)
+        project_id = provider.default_project
+    return provider.get(project_id, force_fetch=force_fetch)
 
 
-def _setting(argument: str | None, variable: str, default: str) -> str:
-    """An argument wins when it is not ``None``; then a non-empty variable; then the default."""
-    if argument is not None:
-        return argument
-    return os.environ.get(variable) or default
-
-
-def _resolve_max_age(max_age: float | None) -> float:
-    if max_age is None:
-        raw = os.environ.get(ENV_MAX_AGE, "")
-        try:
-            max_age = float(raw) if raw.strip() else DEFAULT_MAX_AGE
-        except ValueError:
-            raise ConfigError(
-                ENV_MAX_AGE, "max_age_invalid", f"{raw!r} is not a number of seconds"
-            ) from None
-    if not max_age >= 0:  # also refuses NaN
-        raise ConfigError(ENV_MAX_AGE, "max_age_invalid", "must be 0 or more seconds")
-    return max_age
-
-
-def read_parameters(
-    client: SSMClient, names: Sequence[str], *, decrypt: bool = True
-) -> dict[str, tuple[str, int]]:
-    """``name → (value, version)`` of those of ``names`` that exist, in one GetParameters call.
-
-    ``decrypt`` leaves String parameters as they are, so one call reads a project's SecureString
-    and its JSON together. A missing parameter is simply absent from the result.
-
-    Raises
-    ------
-    ConfigUnavailableError
-        SSM could not be read; the message names the parameters, never a value.
-    """
-    try:
-        response = client.get_parameters(Names=list(names), WithDecryption=decrypt)
-    except (BotoCoreError, ClientError) as exc:
-        raise ConfigUnavailableError(
-            f"could not read {', '.join(names)} from SSM: {describe_boto_error(exc)}"
-        ) from exc
-    return {p["Name"]: (p["Value"], p["Version"]) for p in response["Parameters"]}
-
-
-def describe_boto_error(exc: BotoCoreError | ClientError) -> str:
-    """``Code: Message`` of an AWS error, or the exception's type and text."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
-    return f"{type(exc).__name__}: {exc}"
+def _value(parameter: Parameter | None) -> str | None:
+    return parameter.value if parameter is not None else None

@@ -16,9 +16,7 @@ Every message's SMTP session ends by a deadline that leaves the invocation
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -41,7 +39,6 @@ from courier.message import CourierMessage, parse_message
 from courier.observability import count_outcome, logger
 from courier.once import Attempt, AttemptFailed, DeliverOnce
 from courier.outcomes import (
-    BACKOFF_BASE_SECONDS,
     Cause,
     Decision,
     Limits,
@@ -49,12 +46,13 @@ from courier.outcomes import (
     backoff_seconds,
     decide,
 )
+from courier.stack import StackSettings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["HandedBack", "Sender", "SenderSettings"]
+__all__ = ["HandedBack", "Sender"]
 
 
 class HandedBack(CourierError):
@@ -65,42 +63,15 @@ class HandedBack(CourierError):
         self.cause = cause
 
 
-@dataclass(frozen=True, kw_only=True)
-class SenderSettings:
-    """The sender's stack settings (environment variables set by ``template.yaml``)."""
-
-    dead_letter_queue_url: str
-    default_project: str = "default"
-    smtp_timeout: float = 10.0
-    allow_private_hosts: bool = False
-    max_receive_count: int = 21
-    """The queue's ``maxReceiveCount``: courier dead-letters with the cause before SQS would
-    without one."""
-    backoff_base_seconds: int = BACKOFF_BASE_SECONDS
-    """The first retry's delay; each later one doubles it (local demos shorten it)."""
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> SenderSettings:
-        return cls(
-            dead_letter_queue_url=environ["COURIER_DLQ_URL"],
-            default_project=environ.get("COURIER_DEFAULT_PROJECT", "default"),
-            smtp_timeout=float(environ.get("COURIER_SMTP_TIMEOUT_SECONDS", "10")),
-            allow_private_hosts=environ.get("COURIER_ALLOW_PRIVATE_SMTP_HOSTS", "false").lower()
-            == "true",
-            max_receive_count=int(environ.get("COURIER_MAX_RECEIVE_COUNT", "21")),
-            backoff_base_seconds=int(
-                environ.get("COURIER_RETRY_BACKOFF_BASE_SECONDS", str(BACKOFF_BASE_SECONDS))
-            ),
-        )
-
-
 class Sender:
     """Delivers SQS batches of courier messages.
 
     Parameters
     ----------
     settings:
-        The stack's settings.
+        The stack's settings (:meth:`StackSettings.from_environment
+        <courier.stack.StackSettings.from_environment>` in the function); the sender requires
+        ``dead_letter_queue_url``.
     config_provider:
         Where projects' configurations come from (cached).
     sqs_client:
@@ -121,12 +92,13 @@ class Sender:
     def __init__(
         self,
         *,
-        settings: SenderSettings,
+        settings: StackSettings,
         config_provider: ConfigProvider,
         sqs_client: SQSClient,
         persistence_store: BasePersistenceLayer | None,
         delivery_log: DeliveryLog | None = None,
     ) -> None:
+        settings.required("dead_letter_queue_url")  # fail at construction, not at a DLQ write
         self.settings = settings
         self.config_provider = config_provider
         self.sqs = sqs_client
@@ -271,7 +243,7 @@ class _Batch:
         back with backoff instead (so it is retried rather than lost)."""
         try:
             self._sender.sqs.send_message(
-                QueueUrl=self._settings.dead_letter_queue_url,
+                QueueUrl=self._settings.required("dead_letter_queue_url"),
                 MessageBody=record.body,
                 MessageAttributes=dead_letter_attributes(
                     decision,

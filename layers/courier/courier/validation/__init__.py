@@ -6,21 +6,23 @@ read from SSM, reports every error, warning and note on the path a user patched,
 an SMTP session up to AUTH, and writes the result back when asked to and nothing is wrong.
 
 Modules, by idea: :mod:`.request` (reading the request), :mod:`.document` (the tree and the
-patch), :mod:`.uri_checks`, :mod:`.mail_checks` and :mod:`.checks` (what is wrong),
+patch), :mod:`.uri_checks` and :mod:`.checks` (what is wrong),
 :mod:`.probe` (the connection check), :mod:`.store` (SSM with versions), :mod:`.settings`
-(the stack's), :mod:`.validator` (the whole run) and :mod:`.api` (direct and HTTP invocation).
+(what is wrong with the stack itself), :mod:`.validator` (the whole run) and :mod:`.api` (direct
+and HTTP invocation). The stack's settings are :class:`courier.stack.StackSettings`, shared with
+the sender.
 
 Example
 -------
->>> api = ValidatorApi(ConfigValidator(settings=ValidatorSettings.from_environment(),
-...                                    store=SsmConfigStore()))  # doctest: +SKIP
+>>> settings = StackSettings.from_environment()  # doctest: +SKIP
+>>> api = ValidatorApi(ConfigValidator(settings=settings,
+...                                    store=SsmConfigStore(settings=settings)))  # doctest: +SKIP
 >>> api.handle({"project_id": "acme", "remove": [
 ...     "/services/identity/config/courier/smtp/from_name"]}, context)["valid"]  # doctest: +SKIP
 True
 """
 
 from courier.validation.api import ValidatorApi
-from courier.validation.settings import ValidatorSettings
 from courier.validation.store import SsmConfigStore
 from courier.validation.types import Finding, Severity, ValidationResponse, Versions
 from courier.validation.validator import ConfigValidator
@@ -32,6 +34,5 @@ __all__ = [
     "SsmConfigStore",
     "ValidationResponse",
     "ValidatorApi",
-    "ValidatorSettings",
     "Versions",
 ]

@@ -41,7 +41,8 @@ from courier.validation.document import (
 from courier.validation.paths import COURIER_POINTER, URI_POINTER, pointer
 from courier.validation.probe import probe
 from courier.validation.request import PatchRequest, parse_request
-from courier.validation.settings import ValidatorSettings, check_stack
+from courier.validation.settings import StackSettings as ValidatorSettings
+from courier.validation.settings import check_stack
 from courier.validation.store import KEEP, ConfigStore, ConfigWriteError, StoredConfig
 from courier.validation.types import (
     ConnectionReport,
