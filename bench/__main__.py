@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import batch, cold_start, throughput
+from bench import batch, cold_start, throughput, validator
 from bench.environment import ROOT, handler_module, lambda_environment
 from bench.network import Network
 from bench.report import figure_lines, table_lines
@@ -38,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     cold = cold_start.measure(environment, handler=handler, runs=options.import_runs)
     profile = cold_start.import_profile(handler, environment)
     cold_figures, cold_notes = cold_start.summarize(cold, profile, handler=handler)
+    _progress(f"config validator: {options.validator_runs} patches with 50 bad settings, 50 good")
+    validator_figures, validator_notes = validator.summarize(
+        validator.measure(runs=options.validator_runs)
+    )
 
     with tempfile.TemporaryDirectory(prefix="courier-bench-") as scratch:
         network = Network(delay=delay, directory=Path(scratch))
@@ -66,13 +70,13 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     throughput_figures, throughput_notes = throughput.summarize(sent, delay=delay)
     batch_figures, batch_notes = batch.summarize(handled, messages=options.messages)
-    figures = throughput_figures + cold_figures + batch_figures
+    figures = throughput_figures + cold_figures + batch_figures + validator_figures
     notes += throughput_notes
     notes.append(
         f"proxy: {far.connections} connections, each chunk written {far.mean_lateness * 1e3:.2f}"
         f" ms after due on average (max {far.max_lateness * 1e3:.1f} ms)"
     )
-    notes += cold_notes + batch_notes
+    notes += cold_notes + batch_notes + validator_notes
 
     lines = figure_lines(figures) + [""] + [f"# {note}" for note in notes] + [""]
     lines += table_lines(figures)
@@ -89,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--import-runs", type=int, default=9, help="cold imports of each (9)")
     parser.add_argument("--memory-runs", type=int, default=3, help="batch processes (3)")
     parser.add_argument("--messages", type=int, default=100, help="messages per batch process")
+    parser.add_argument("--validator-runs", type=int, default=21, help="validator patches (21)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the lines")
     return parser
 

@@ -221,23 +221,32 @@ def test_a_project_with_any_setting_exists(request_: dict[str, Any]) -> None:
     assert "project_unknown" not in [code for _, code in codes(response, "warnings")]
 
 
-def test_replace_of_an_unset_value_says_to_use_add() -> None:
+def test_replace_of_an_unset_value_sets_it_as_ory_patch_users_expect() -> None:
     # GIVEN a replace of a setting acme does not have
     response = run(
         {"project_id": "acme", "replace": [f'{COURIER}/smtp/local_name="mx.acme.example"']}
     )
 
-    # THEN the error names the path and suggests add
-    assert codes(response) == [(f"{COURIER}/smtp/local_name", "patch_path_not_found")]
-    assert "use add" in response["errors"][0]["message"]
-    assert response["config"] is None
+    # THEN it is set, with a note that says so
+    assert response["valid"] is True, response["errors"]
+    assert response["config"] is not None
+    assert response["config"]["smtp"]["local_name"] == "mx.acme.example"
+    assert (f"{COURIER}/smtp/local_name", "replace_added") in codes(response, "notes")
 
 
-def test_add_below_a_missing_object_says_to_add_the_object() -> None:
+def test_add_below_settings_not_set_yet_creates_them() -> None:
     response = run({"project_id": "acme", "add": [f'{COURIER}/smtp/headers/X-Tenant="acme"']})
 
-    assert codes(response) == [(f"{COURIER}/smtp/headers/X-Tenant", "patch_path_not_found")]
-    assert f'{COURIER}/smtp/headers={{"X-Tenant": ...}}' in response["errors"][0]["message"]
+    assert response["valid"] is True, response["errors"]
+    assert response["config"] is not None
+    assert response["config"]["smtp"]["headers"] == {"X-Tenant": "acme"}
+
+
+def test_remove_of_an_unset_value_names_the_path() -> None:
+    response = run({"project_id": "acme", "remove": [f"{COURIER}/smtp/local_name"]})
+
+    assert codes(response) == [(f"{COURIER}/smtp/local_name", "patch_path_not_found")]
+    assert response["config"] is None
 
 
 def test_failed_test_operation_does_not_echo_the_value() -> None:
@@ -276,7 +285,8 @@ def test_removing_the_uri_without_a_default_sender_is_an_error() -> None:
 
     # THEN the missing URI is an error that says which to set
     assert codes(response) == [(URI, "connection_uri_missing")]
-    assert URI in response["errors"][0]["message"]
+    assert "set smtp.connection_uri" in response["errors"][0]["message"]
+    assert DEFAULT_PARAMETER in response["errors"][0]["message"]
 
 
 def test_empty_patch_validates_the_stored_configuration() -> None:
@@ -477,7 +487,7 @@ class UnreadableStore(MemoryStore):
             [(f"{COURIER}/smtp/from_name", "value_not_json")],
         ),
         (
-            {"project_id": "acme", "replace": [f'{COURIER}/nope/x="y"']},
+            {"project_id": "acme", "remove": [f"{COURIER}/nope/x"]},
             None,
             [(f"{COURIER}/nope/x", "patch_path_not_found")],
         ),

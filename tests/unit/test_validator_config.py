@@ -70,12 +70,14 @@ def test_kratos_nested_template_names_are_read_and_flat_ones_stored_nested() -> 
 
     # THEN it is valid, and the tree has the template where Kratos has it
     assert response["valid"] is True, response["errors"]
+    assert response["config"] is not None
     body = response["config"]["templates"]["recovery_code"]["valid"]["email"]["body"]
     assert body == {"plaintext": b64("Code {{ recovery_code }}")}
 
     # AND a flat name is reported on the path patched, and stored nested
     flat = add(f"{COURIER}/templates/login_code_valid", {"email": {"subject": b64("x")}})
     assert flat["valid"] is True, flat["errors"]
+    assert flat["config"] is not None
     assert "login_code_valid" not in flat["config"]["templates"]
     assert flat["config"]["templates"]["login_code"]["valid"]["email"]["subject"] == b64("x")
 

@@ -220,6 +220,7 @@ class SsmConfigProvider(ConfigProvider):
             # One of the two without the other is passed on: the config rules report it.
             client_cert_pem=_value(found.client_cert),
             client_key_pem=_value(found.client_key),
+            allow_private_hosts=settings.allow_private_hosts,  # https:// templates
         )
 
 

@@ -8,7 +8,7 @@ their versions have not moved since they were read.
 
 Example
 -------
->>> validator = ConfigValidator(settings=ValidatorSettings.from_environment(),
+>>> validator = ConfigValidator(settings=StackSettings.from_environment(),
 ...                             store=SsmConfigStore())  # doctest: +SKIP
 >>> validator.handle({"project_id": "acme", "replace": [
 ...     '/services/identity/config/courier/smtp/connection_uri="smtp://u:p@smtp.example.com:25/"'
@@ -27,9 +27,11 @@ from courier.config import (
     parameter_names,
     project_unknown,
 )
+from courier.config_rules import ConfigContext, canonical_tree, client_certificate
 from courier.errors import ConfigUnavailableError
+from courier.stack import StackSettings
 from courier.uri import ConnectionUri
-from courier.validation.checks import CheckContext, check_tree, merged
+from courier.validation.checks import check_tree
 from courier.validation.document import (
     apply_patch,
     redacted_tree,
@@ -41,7 +43,6 @@ from courier.validation.document import (
 from courier.validation.paths import COURIER_POINTER, URI_POINTER, pointer
 from courier.validation.probe import probe
 from courier.validation.request import PatchRequest, parse_request
-from courier.validation.settings import StackSettings as ValidatorSettings
 from courier.validation.settings import check_stack
 from courier.validation.store import KEEP, ConfigStore, ConfigWriteError, StoredConfig
 from courier.validation.types import (
@@ -53,7 +54,7 @@ from courier.validation.types import (
 )
 from courier.validation.uri_checks import check_uri
 
-__all__ = ["ConfigValidator", "ValidatorSettings", "make_response"]
+__all__ = ["ConfigValidator", "StackSettings", "make_response"]
 
 # A connection check runs up to five socket operations (connect, EHLO, TLS, EHLO, AUTH).
 _PROBE_OPERATIONS = 5
@@ -71,7 +72,7 @@ class ConfigValidator:
         The projects' parameters (:class:`~courier.validation.store.SsmConfigStore`).
     """
 
-    def __init__(self, *, settings: ValidatorSettings, store: ConfigStore) -> None:
+    def __init__(self, *, settings: StackSettings, store: ConfigStore) -> None:
         self.settings = settings
         self.store = store
 
@@ -128,10 +129,14 @@ class ConfigValidator:
             return make_response(request, findings, versions=stored.versions)
 
         config, uri = split_tree(new_tree)
-        findings = merged([*findings, *self._check(request.project_id, config, uri, stored)])
+        checked, context = self._check(request.project_id, config, uri, stored)
+        findings.extend(checked)  # on the paths the patch used
+        config = canonical_tree(config)  # stored with Kratos's nested template names
         connection = None
         if request.check_connection:
-            connection = self._check_connection(config, uri, stored, findings, remaining_seconds)
+            connection = self._check_connection(
+                config, uri, stored, findings, remaining_seconds, context
+            )
         versions, applied = stored.versions, False
         if not request.dry_run and not any(finding.is_error for finding in findings):
             versions, applied = self._apply(request.project_id, stored, config, uri, findings)
@@ -156,19 +161,38 @@ class ConfigValidator:
 
     def _check(
         self, project_id: str, config: dict[str, Any], uri: object, stored: StoredConfig
-    ) -> list[Finding]:
+    ) -> tuple[list[Finding], ConfigContext]:
         findings: list[Finding] = []
+        target: ConnectionUri | None = None
         if uri is not None:
-            _, uri_findings = check_uri(uri, allow_private_hosts=self.settings.allow_private_hosts)
+            target, uri_findings = check_uri(
+                uri, allow_private_hosts=self.settings.allow_private_hosts
+            )
             findings.extend(uri_findings)
-        context = CheckContext(
-            project_id=project_id,
-            default_connection_uri=stored.default_connection_uri,
-            default_from_address=self.settings.default_from_address,
-            prefix=self.settings.prefix,
-            default_connection_uri_parameter=self.settings.default_connection_uri_parameter,
+        elif stored.default_connection_uri is not None:
+            target = _parsed_or_none(stored.default_connection_uri)
+        names = parameter_names(project_id, prefix=self.settings.prefix)
+        default_parameter = (
+            self.settings.default_connection_uri_parameter or "DefaultConnectionUriParameter"
         )
-        findings.extend(check_tree(config, has_own_uri=uri is not None, context=context))
+        context = ConfigContext(
+            has_own_uri=uri is not None,
+            uri_parameter=f"the SecureString {names.connection_uri}",
+            default_sender_exists=stored.default_connection_uri is not None,
+            default_sender_parameter=default_parameter,
+            client_cert_pem=stored.client_cert,
+            client_key_pem=stored.client_key,
+            client_secret_parameters=(names.client_cert, names.client_key),
+            connection_uri=target,
+            allow_private_hosts=self.settings.allow_private_hosts,
+        )
+        findings.extend(
+            check_tree(
+                config,
+                context=context,
+                default_sender=f"{default_parameter}, from {self.settings.default_from_address}",
+            )
+        )
         # The sender's rule: a project without parameters of its own does not exist. An empty
         # tree is not written, so it would not make the project exist either.
         if not is_known_project(
@@ -177,9 +201,7 @@ class ConfigValidator:
             has_connection_uri=uri is not None,
             default_project=self.settings.default_project,
         ):
-            unknown = project_unknown(
-                project_id, parameter_names(project_id, prefix=context.prefix)
-            )
+            unknown = project_unknown(project_id, names)
             findings.append(
                 Finding.warning(
                     pointer(),
@@ -199,7 +221,7 @@ class ConfigValidator:
             )
             for path in secret_copies(config, uri)
         )
-        return findings
+        return findings, context
 
     def _check_connection(
         self,
@@ -208,6 +230,7 @@ class ConfigValidator:
         stored: StoredConfig,
         findings: list[Finding],
         remaining_seconds: float | None,
+        context: ConfigContext,
     ) -> ConnectionReport | None:
         if any(finding.is_error for finding in findings):
             findings.append(
@@ -232,6 +255,7 @@ class ConfigValidator:
             timeout=timeout,
             local_hostname=smtp.get("local_name", DEFAULT_LOCAL_NAME),
             allow_private_hosts=self.settings.allow_private_hosts,
+            client_certificate=client_certificate(smtp, context),  # checked: no error above
         )
         if error is not None:
             findings.append(error)
@@ -269,6 +293,13 @@ class ConfigValidator:
             )
         )
         return versions, True
+
+
+def _parsed_or_none(raw: str) -> ConnectionUri | None:
+    try:
+        return ConnectionUri.parse(raw)
+    except ValueError:
+        return None
 
 
 def _changed(expected: Versions, current: Versions, when: str) -> Finding:
