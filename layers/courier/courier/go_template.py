@@ -52,12 +52,12 @@ _KEYWORDS = (
     "continue",
 )
 _OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "and", "or", "not", "index", "slice")
-_FUNCTION_NAMES = sorted({*FUNCTIONS, *REFUSED, *_OPERATORS}, key=len, reverse=True)
-# One rule (see is_go_template): an action whose first word is Go's.
+# One rule (see is_go_template): an action that starts as only Go writes one.
 _GO_ACTION = re.compile(
     r"\{\{(?:-[ \t\r\n])?[ \t\r\n]*(?:[.$]|/\*"
     rf"|(?:{'|'.join(_KEYWORDS)})(?=[ \t\r\n]|-?\}}\}})"
-    rf"|(?:{'|'.join(map(re.escape, _FUNCTION_NAMES))})[ \t\r\n]+[.$\"'`0-9])"
+    r"|\(*[ \t\r\n]*(?!(?:not|and|or|in|is)[ \t\r\n])[^\W\d]\w*[ \t\r\n]+[.$\"'`0-9]"
+    r"|(?:not|and|or)[ \t\r\n]+[.$])"
 )
 _JINJA_TAG = re.compile(r"\{[%#]")
 _JSON_KEYS = {go: key for key, go in GO_FIELD_NAMES.items()}
@@ -67,13 +67,20 @@ def is_go_template(source: str) -> bool:
     """Whether ``source`` is a Go template (Kratos's syntax) rather than Jinja.
 
     The rule: a source with a Jinja tag (``{%`` or ``{#``) is Jinja. Otherwise it is Go when one
-    of its actions ``{{ ... }}`` (after an optional trim marker ``{{-``) starts with what only
-    Go writes there: ``.`` (a field, or dot), ``$`` (a variable), ``/*`` (a comment), a Go
-    keyword (``if``, ``range``, ``with``, ``define``, ``template``, ``block``, ``end``,
-    ``else``, ``break``, ``continue``), or a Go or Sprig function name followed by an operand
-    (``.``, ``$``, a quote or a digit: ``{{ upper .To }}``, ``{{ printf "%s" ... }}``). Jinja
-    such as ``{{ to }}``, ``{{ to | upper }}`` or ``{{ title }}`` stays Jinja, and so does a
-    source without actions (the two read it alike).
+    of its actions ``{{ ... }}`` (after an optional trim marker ``{{-``) starts as only Go
+    writes an action:
+
+    * with ``.`` (a field, or dot), ``$`` (a variable) or ``/*`` (a comment);
+    * with a Go keyword: ``if``, ``else``, ``end``, ``range``, ``with``, ``define``,
+      ``template``, ``block``, ``break``, ``continue``;
+    * with a function called on an operand, which Jinja has no syntax for: a name (after
+      optional ``(``), white space, then ``.``, ``$``, a quote, a backquote or a digit
+      (``{{ upper .To }}``, ``{{ printf "%s" ... }}``, ``{{ (index .Identity "traits") }}``);
+      for ``not``, ``and`` and ``or``, which are Jinja's too, only ``.`` or ``$``.
+
+    Anything else stays Jinja: ``{{ to }}``, ``{{ to | upper }}``, ``{{ not to }}``, and
+    actions Go and Jinja both read (``{{ "x" }}``, ``{{ now }}``), so a Go template made of
+    those only is read as Jinja. A source without actions reads alike in both.
 
     Example
     -------
