@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from courier.errors import ConfigError, MessageError
+from courier.go_functions import GoTemplateSandbox
 from courier.go_template import convert, is_go_template
 from courier.template_data import TEMPLATE_FIELDS
 from courier.templates import (
@@ -617,3 +618,23 @@ def test_converted_source_shows_the_jinja_of_a_go_override_only() -> None:
 def test_jinja_delimiters_in_go_text_stay_text() -> None:
     # GIVEN Go text with braces that Jinja would read as its own
     assert render_go("a{ {{- .RecoveryCode }} #}") == "a{123456 #}"
+
+
+def test_jinja_tags_in_go_text_are_text_once_converted() -> None:
+    # GIVEN Go text holding what Jinja reads as tags (convert takes any source as Go)
+    converted = convert("{% raw %}{#{{ .To }}#}{", field=FIELD)
+
+    # WHEN the conversion renders THEN the text is printed as it is
+    sandbox = GoTemplateSandbox()
+    assert sandbox.from_string(converted).render(to=TO) == "{% raw %}{#" + TO + "#}{"
+
+
+def test_a_define_never_called_is_converted_with_what_it_calls() -> None:
+    # GIVEN defines that nothing calls WHEN converted THEN each macro it calls is there too
+    converted = convert(
+        '{{ define "a" }}{{ template "b" .x }}{{ end }}{{ define "b" }}B{{ end }}', field=FIELD
+    )
+    assert converted == (
+        "{% macro tmpl_a_dot(dot) %}{{ tmpl_b_dot(dot.x) }}{% endmacro %}"
+        "{% macro tmpl_b_dot(dot) %}B{% endmacro %}"
+    )

@@ -214,7 +214,9 @@ class _Scanner:
                 tokens, right_trim = self.action()
                 pieces.append(_Action(tuple(tokens), tokens[0].line if tokens else self.line))
             if right_trim:
-                end = len(source) - len(source[self.pos :].lstrip(_SPACE))
+                end = self.pos
+                while end < len(source) and source[end] in _SPACE:
+                    end += 1
                 self.advance_to(end)
 
     def advance_to(self, position: int) -> None:
@@ -761,15 +763,20 @@ class _Emitter:
         self.assigned |= _assigned(body)
         main = self.nodes(body, _Scope(ROOT, ROOT))
         macros: dict[tuple[str, bool], str] = {}
+        self.write_wanted(macros)
+        for name in self.defines:  # never called: written with a dot, to be checked and read
+            if (name, False) not in macros and (name, True) not in macros:
+                self.wanted[name, True] = False
+        self.write_wanted(macros)
+        order = [(name, with_dot) for name in self.defines for with_dot in (False, True)]
+        return "".join(macros[key] for key in order if key in macros) + main
+
+    def write_wanted(self, macros: dict[tuple[str, bool], str]) -> None:
+        """Write the macros that calls want, and those that their calls want, and so on."""
         while pending := [key for key, written in self.wanted.items() if not written]:
             for key in pending:
                 self.wanted[key] = True
                 macros[key] = self.macro(*key)
-        for name in self.defines:  # never called: written for review, and checked, with a dot
-            if (name, False) not in macros and (name, True) not in macros:
-                macros[name, True] = self.macro(name, True)
-        order = [(name, with_dot) for name in self.defines for with_dot in (False, True)]
-        return "".join(macros[key] for key in order if key in macros) + main
 
     def macro(self, name: str, with_dot: bool) -> str:
         define = self.defines[name]
