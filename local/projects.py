@@ -36,7 +36,7 @@ def project_config(mode_name: str, number: int) -> dict[str, object]:
     """The courier config tree of the demo project of a mode (without the URI)."""
     return {
         "smtp": {
-            "from_address": f"no-reply@{mode_name}.courier.test",
+            "from_address": f"no-reply@{mode_name}.courier.example",
             "from_name": f"courier demo (mode {number})",
             "headers": {"X-Courier-Demo-Mode": mode_name},
         },

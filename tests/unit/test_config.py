@@ -250,9 +250,9 @@ def test_a_header_setting_with_a_benign_encoded_word_parses(value: str) -> None:
             "config_schema",
         ),
         (
-            {"templates": {"recovery_valid": {"email": {"subject": "https://x.example/t"}}}},
+            {"templates": {"recovery_valid": {"email": {"subject": "https://127.0.0.1/t"}}}},
             "templates.recovery_valid.email.subject",
-            "template_remote_not_fetched",
+            "template_remote_not_public",
         ),
         ({"message_retries": "5"}, "message_retries", "config_schema"),
         ({"message_retries": 21}, "message_retries", "message_retries_out_of_range"),
@@ -261,7 +261,7 @@ def test_a_header_setting_with_a_benign_encoded_word_parses(value: str) -> None:
         ({"message_retries": True}, "message_retries", "config_schema"),
         ({"smtp": []}, "smtp", "config_schema"),
         ({"smtp": {"headers": {"X-Count": 1}}}, "smtp.headers.X-Count", "config_schema"),
-        ({"smtp": {"headers": {"Bad Name": "v"}}}, "smtp.headers.Bad Name", "config_schema"),
+        ({"smtp": {"headers": {"Bad Name": "v"}}}, "smtp.headers.Bad Name", "header_name_invalid"),
         (
             {"smtp": {"headers": {"X-A": "v\r\nBcc: all@example.com"}}},
             "smtp.headers.X-A",

@@ -263,11 +263,32 @@ def test_jinja_syntax_error_names_the_line() -> None:
     assert "line 2" in response["errors"][0]["message"]
 
 
-def test_go_template_syntax_gets_the_jinja_spelling() -> None:
-    response = add(f"{TEMPLATE}/body/plaintext", b64("Code: {{ .RecoveryCode }}"))
+def test_a_go_template_is_valid_and_its_conversion_can_be_reviewed() -> None:
+    # GIVEN a Kratos (Go) template override, and a request to see what courier renders
+    response = run(
+        {
+            "project_id": "acme",
+            "add": [
+                f'{TEMPLATE}/body/plaintext="{b64("Code: {{ .RecoveryCode | upper }}")}"',
+                f'{TEMPLATE}/subject="{b64("Hi {{ to }}")}"',
+            ],
+            "show_converted": True,
+        }
+    )
 
-    assert codes(response) == [(f"{TEMPLATE}/body/plaintext", "template_syntax")]
-    assert "{{ recovery_code }}" in response["errors"][0]["message"]
+    # THEN it is valid, and the response shows the Jinja of the Go part only
+    assert response["valid"] is True, response["errors"]
+    assert response["converted_templates"] == {
+        f"{TEMPLATE}/body/plaintext": "Code: {{ recovery_code | upper }}"
+    }
+
+
+def test_a_go_template_outside_the_subset_names_the_construct_and_line() -> None:
+    response = add(f"{TEMPLATE}/body/plaintext", b64('Hi\n{{ env "HOME" }}'))
+
+    assert codes(response) == [(f"{TEMPLATE}/body/plaintext", "go_template_unsupported")]
+    assert "line 2" in response["errors"][0]["message"]
+    assert "env" in response["errors"][0]["message"]
 
 
 POISON_OVERRIDES = {

@@ -48,6 +48,7 @@ from courier.templates import (
     Part,
     check_template_renders,
     check_template_source,
+    converted_jinja,
     load_override_source,
 )
 from courier.tls import (
@@ -153,6 +154,8 @@ class ConfigContext:
     """The stack's ``AllowPrivateSmtpHosts``: the SSRF guard off, for https:// templates too."""
     fetched: dict[str, str] = field(default_factory=dict, compare=False)
     """The ``https://`` templates fetched while checking, by URL: the reading's cache."""
+    converted: dict[Parts, str] = field(default_factory=dict, compare=False)
+    """The Jinja each Go template override converts to, by its place: for review."""
 
 
 # --- the kinds of setting ------------------------------------------------------------------
@@ -384,6 +387,9 @@ class TemplateUri(Rule):
         field_name = ".".join(parts)
         try:
             source = _template_source(value, field_name, context)
+            converted = converted_jinja(source, field=field_name)
+            if converted is not None:
+                context.converted[parts] = converted
             check_template_source(source, field=field_name)
             check_template_renders(self.template_type, self.part, source, field=field_name)
         except ConfigError as exc:

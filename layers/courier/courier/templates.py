@@ -58,6 +58,7 @@ __all__ = [
     "TemplateOverride",
     "check_template_renders",
     "check_template_source",
+    "converted_jinja",
     "converted_source",
     "load_override_source",
     "render",
@@ -259,7 +260,17 @@ def converted_source(uri: str, *, field: str) -> str | None:
     >>> converted_source("base64://SGkge3sgdG8gfX0=", field="f") is None  # Hi {{ to }}
     True
     """
-    source = load_override_source(uri, field=field)
+    return converted_jinja(load_override_source(uri, field=field), field=field)
+
+
+def converted_jinja(source: str, *, field: str) -> str | None:
+    """The Jinja that the Go template ``source`` converts to, or ``None`` if it is Jinja.
+
+    Raises
+    ------
+    ConfigError
+        ``go_template_syntax`` or ``go_template_unsupported``, naming the line.
+    """
     return _converted(source, field=field) if is_go_template(source) else None
 
 

@@ -36,7 +36,15 @@ CLI_FORMS = ("add", "replace", "remove")
 _NEEDS_VALUE = frozenset({"add", "replace", "test"})
 _NEEDS_FROM = frozenset({"move", "copy"})
 _KEYS = frozenset(
-    {"project_id", "patch", "dry_run", "check_connection", "expected_versions", *CLI_FORMS}
+    {
+        "project_id",
+        "patch",
+        "dry_run",
+        "check_connection",
+        "show_converted",
+        "expected_versions",
+        *CLI_FORMS,
+    }
 )
 _EXAMPLE = pointer("smtp", "from_address") + '="hello@example.org"'
 
@@ -57,6 +65,8 @@ class PatchRequest:
     operations: tuple[Operation, ...] = ()
     dry_run: bool = True
     check_connection: bool = False
+    show_converted: bool = False
+    """Return the Jinja each Go template override converts to (``converted_templates``)."""
     expected_versions: Versions | None = None
 
 
@@ -70,6 +80,7 @@ def parse_request(
     data:
         The request: ``project_id``, ``patch`` and/or ``add``/``replace``/``remove``,
         ``dry_run`` (default ``true``), ``check_connection`` (default ``false``),
+        ``show_converted`` (default ``false``),
         ``expected_versions`` (``{"connection_uri": n, "config": n}``, ``null`` for absent).
     dry_run:
         Decided by the caller (an HTTP route) instead of by ``data``.
@@ -113,6 +124,7 @@ def parse_request(
         operations=tuple(operations),
         dry_run=dry_run if dry_run is not None else _flag(data, "dry_run", True, findings),
         check_connection=_flag(data, "check_connection", False, findings),
+        show_converted=_flag(data, "show_converted", False, findings),
         expected_versions=_versions(data.get("expected_versions"), findings),
     )
     return request, findings

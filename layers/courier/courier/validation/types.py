@@ -139,3 +139,5 @@ class ValidationResponse(TypedDict):
     config: dict[str, Any] | None
     versions: VersionsDict | None
     connection: ConnectionReport | None
+    converted_templates: dict[str, str] | None
+    """With ``show_converted``: the Jinja each Go template override converts to, by path."""

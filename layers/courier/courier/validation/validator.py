@@ -140,6 +140,9 @@ class ConfigValidator:
         versions, applied = stored.versions, False
         if not request.dry_run and not any(finding.is_error for finding in findings):
             versions, applied = self._apply(request.project_id, stored, config, uri, findings)
+        converted = None
+        if request.show_converted:
+            converted = {pointer(*parts): jinja for parts, jinja in context.converted.items()}
         return make_response(
             request,
             findings,
@@ -147,6 +150,7 @@ class ConfigValidator:
             versions=versions,
             applied=applied,
             connection=connection,
+            converted_templates=converted,
         )
 
     def stack_findings(self) -> list[Finding]:
@@ -333,6 +337,7 @@ def make_response(
     versions: Versions | None = None,
     applied: bool = False,
     connection: ConnectionReport | None = None,
+    converted_templates: dict[str, str] | None = None,
 ) -> ValidationResponse:
     """The response to ``request``: ``valid`` when no finding is an error."""
 
@@ -353,4 +358,5 @@ def make_response(
         "config": config,
         "versions": versions.as_dict() if versions is not None else None,
         "connection": connection,
+        "converted_templates": converted_templates,
     }
