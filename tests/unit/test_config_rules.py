@@ -226,3 +226,76 @@ def test_without_its_own_server_every_sender_setting_is_reported() -> None:
 def test_the_rules_walk_every_setting_of_the_schema() -> None:
     # GIVEN the schema's top-level settings: THEN the rules know each (one source)
     assert list(config_schema()["properties"]) == list(COURIER_TREE.properties)
+
+
+@pytest.fixture
+def cert_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A bundled certificate folder with a client certificate and its key (trustme)."""
+    import trustme
+
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    leaf = trustme.CA().issue_cert("mailer.acme.example")
+    leaf.cert_chain_pems[0].write_to_path(str(folder / "client.pem"))
+    leaf.private_key_pem.write_to_path(str(folder / "client.key"))
+    (tmp_path / "outside.pem").write_text("not in the folder")
+    monkeypatch.setattr("courier.config_rules.CERT_DIR", folder.resolve())
+    return folder
+
+
+def test_a_client_certificate_in_the_bundle_is_read(cert_dir: Path) -> None:
+    config = parse({"smtp": {"client_cert_path": "client.pem", "client_key_path": "client.key"}})
+
+    assert config.client_certificate is not None
+    assert "BEGIN CERTIFICATE" in config.client_certificate.cert_pem
+    assert "client.key" not in repr(config)
+    assert "PRIVATE KEY" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("smtp", "field", "code"),
+    [
+        (
+            {"client_cert_path": "../outside.pem", "client_key_path": "client.key"},
+            "smtp.client_cert_path",
+            "client_cert_file_outside",
+        ),
+        (
+            {"client_cert_path": "/etc/ssl/kratos/client.pem", "client_key_path": "client.key"},
+            "smtp.client_cert_path",
+            "client_cert_file_outside",
+        ),
+        (
+            {"client_cert_path": "nope.pem", "client_key_path": "client.key"},
+            "smtp.client_cert_path",
+            "client_cert_file_missing",
+        ),
+        ({"client_cert_path": "client.pem"}, "smtp.client_key_path", "client_cert_incomplete"),
+        (
+            {"client_cert_path": "client.key", "client_key_path": "client.pem"},
+            "smtp.client_cert_path",
+            "client_cert_invalid",
+        ),
+    ],
+)
+def test_a_client_certificate_that_cannot_be_used_is_a_config_error_on_its_setting(
+    cert_dir: Path, smtp: dict[str, str], field: str, code: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse({"smtp": smtp})
+
+    assert (caught.value.field, caught.value.code) == (field, code)
+    assert "BEGIN" not in str(caught.value)
+
+
+def test_client_certificate_files_and_secure_strings_together_are_refused(cert_dir: Path) -> None:
+    leaf_pem = (cert_dir / "client.pem").read_text()
+    key_pem = (cert_dir / "client.key").read_text()
+    context = ConfigContext(has_own_uri=True, client_cert_pem=leaf_pem, client_key_pem=key_pem)
+    tree = {"smtp": {"client_cert_path": "client.pem", "client_key_path": "client.key"}}
+
+    problems = check_config(tree, context)
+
+    assert [(p.field, p.code) for p in problems] == [
+        ("smtp.client_cert_path", "client_cert_set_twice")
+    ]

@@ -24,7 +24,7 @@ from courier.templates import (
 )
 
 TO = "ada@example.com"
-FIELD = "templates.recovery_code_valid.email.body.plaintext"
+FIELD = "templates.recovery_code.valid.email.body.plaintext"
 DATA: dict[str, Any] = {
     "to": TO,
     "recovery_code": "123456",

@@ -25,7 +25,7 @@ from courier.templates import (
 TO = "ada@example.com"
 RECOVERY_URL = "https://auth.example.com/self-service/recovery?flow=7f3a&token=Zx9q"
 VERIFICATION_URL = "https://auth.example.com/self-service/verification?flow=91c2&token=Kp4w"
-FIELD = "templates.recovery_code_valid.email.body.html"
+FIELD = "templates.recovery_code.valid.email.body.html"
 
 # The least data of each type, and the value from it that the mail must show.
 MINIMAL: dict[str, tuple[dict[str, Any], str]] = {

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from courier.bundle import BundledKind, read_bundled_file
 from courier.errors import ConfigError, MessageError
 from courier.headers import (
     FIELD_NAME_MAX_LENGTH,
@@ -473,6 +474,16 @@ def _bundled_pem(path: str, parts: Parts) -> Iterator[Problem]:
         yield Problem(parts, exc.code, exc.message)
 
 
+_CERT_FILE = BundledKind(
+    "client_cert_file",
+    "certificate",
+    "",
+    "copy the PEM file there (layers/courier/courier/certs/, before sam build) and give its "
+    "name, or store the PEM as the SecureStrings …/smtp/client_cert and …/smtp/client_key "
+    "beside the connection URI and remove this setting",
+)
+
+
 def read_bundled_pem(path: str, *, field: str) -> str:
     """The PEM text of ``path``, a file in :data:`CERT_DIR` (relative, or absolute inside it).
 
@@ -482,44 +493,9 @@ def read_bundled_pem(path: str, *, field: str) -> str:
         ``client_cert_file_outside``, ``client_cert_file_missing`` or
         ``client_cert_file_unreadable``.
     """
-    root = CERT_DIR
-    try:
-        resolved = (root / path).resolve()
-    except (OSError, ValueError):
-        resolved = root / "\0"
-    if not resolved.is_relative_to(root):
-        raise ConfigError(
-            field,
-            "client_cert_file_outside",
-            f"{path} is outside courier's bundled certificate folder (layers/courier/courier/"
-            "certs/, deployed with the layer): the sender cannot read files elsewhere. Copy "
-            "the PEM file there and give its name (certs/client.pem → client.pem), or store "
-            "the PEM as a SecureString beside the connection URI (…/smtp/client_cert and "
-            "…/smtp/client_key) and remove this setting",
-        )
-    if not resolved.is_file():
-        raise ConfigError(
-            field,
-            "client_cert_file_missing",
-            f"{path}: there is no such file in courier's bundled certificate folder "
-            "(layers/courier/courier/certs/); add it there before sam build",
-        )
-    try:
-        with resolved.open("rb") as handle:
-            data = handle.read(_PEM_MAX_BYTES + 1)
-        if len(data) > _PEM_MAX_BYTES:
-            raise ConfigError(
-                field,
-                "client_cert_file_unreadable",
-                f"{path} is larger than {_PEM_MAX_BYTES // 1024} KiB: not a PEM file",
-            )
-        return data.decode("ascii")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            field,
-            "client_cert_file_unreadable",
-            f"{path} cannot be read as PEM text ({type(exc).__name__})",
-        ) from None
+    return read_bundled_file(
+        path, root=CERT_DIR, field=field, kind=_CERT_FILE, max_bytes=_PEM_MAX_BYTES
+    )
 
 
 # --- the tree ------------------------------------------------------------------------------

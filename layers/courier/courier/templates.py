@@ -43,12 +43,13 @@ from typing import Any, Literal
 from jinja2 import FileSystemLoader, StrictUndefined, Template
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 
+from courier.bundle import BundledKind, read_bundled_file
 from courier.errors import ConfigError, MessageError
 from courier.go_functions import GoTemplateSandbox
 from courier.go_template import convert, is_go_template
 from courier.message import check_header_value
 from courier.sandbox import TemplateLimitError, TemplateSandbox, render_bounded, render_budget
-from courier.template_data import SAMPLE_DATA, TEMPLATE_TYPES
+from courier.template_data import SAMPLE_DATA, TEMPLATE_TYPES, config_key
 
 __all__ = [
     "SAMPLE_DATA",
@@ -71,6 +72,12 @@ Part = Literal["subject", "plaintext", "html"]
 _PARTS: tuple[Part, ...] = ("subject", "plaintext", "html")
 # The part's place in a project's configuration, below templates.<type>; the built-in file of
 # the part is named after it, with ".j2".
+_TEMPLATE_FILE = BundledKind(
+    "template_file",
+    "template",
+    "file://",
+    "use a path relative to it, or inline the template as base64://",
+)
 _CONFIG_PATHS: dict[Part, str] = {
     "subject": "email.subject",
     "plaintext": "email.body.plaintext",
@@ -204,7 +211,7 @@ def load_override_source(uri: str, *, field: str) -> str:
     if scheme == "base64":
         return _decode_base64(rest, field=field)
     if scheme == "file":
-        return _read_bundled_file(rest, field=field)
+        return read_bundled_file(rest, root=TEMPLATE_DIR, field=field, kind=_TEMPLATE_FILE)
     if scheme in ("http", "https"):
         raise ConfigError(
             field,
@@ -339,7 +346,7 @@ def _template(template_type: str, part: Part, override: TemplateOverride | None)
     if uri is None:
         environment = _HTML if part == "html" else _TEXT
         return environment.get_template(f"{template_type}/{_CONFIG_PATHS[part]}.j2")
-    field = f"templates.{template_type}.{_CONFIG_PATHS[part]}"
+    field = ".".join(("templates", *config_key(template_type), _CONFIG_PATHS[part]))
     source = load_override_source(uri, field=field)
     return _compile(source, autoescape=part == "html", field=field)
 
@@ -411,33 +418,4 @@ def _decode_base64(payload: str, *, field: str) -> str:
             field,
             "template_base64_invalid",
             f"base64:// does not hold standard base64 of UTF-8 text ({exc})",
-        ) from exc
-
-
-def _read_bundled_file(path: str, *, field: str) -> str:
-    root = TEMPLATE_DIR
-    try:
-        # resolve() follows symlinks, so a link that points out of the folder is outside too.
-        resolved = (root / path).resolve()
-    except (OSError, ValueError) as exc:
-        raise ConfigError(field, "template_file_missing", f"file://{path}: {exc}") from exc
-    if not resolved.is_relative_to(root):
-        raise ConfigError(
-            field,
-            "template_file_outside",
-            f"file://{path} is outside courier's bundled template folder ({root}); courier "
-            "reads file:// templates only from there: use a path relative to it, or inline "
-            "the template as base64://",
-        )
-    if not resolved.is_file():
-        raise ConfigError(
-            field,
-            "template_file_missing",
-            f"file://{path}: there is no such file in courier's bundled template folder ({root})",
-        )
-    try:
-        return resolved.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            field, "template_file_unreadable", f"file://{path} cannot be read as UTF-8 ({exc})"
         ) from exc
