@@ -2,11 +2,19 @@
 
 The library behind the bundle's Lambda functions. Each module owns one idea:
 
-- :mod:`.uri`: the connection URI and the security mode it names;
-- :mod:`.transport` and :mod:`.network`: an SMTP session in that mode, and the SSRF guard;
-  :mod:`.smtp_client`: ``smtplib`` with every read and write bounded by a :mod:`.deadline`;
-- :mod:`.message` and :mod:`.templates`: the SQS message in, the rendered MIME mail out;
-- :mod:`.config` and :mod:`.config_provider`: a project's settings, read from SSM and cached;
+- :mod:`.stack`: the stack's settings, read from the environment once;
+- :mod:`.uri` and :mod:`.ports`: the connection URI, the security mode it names, the ports;
+- :mod:`.transport`, :mod:`.tls` and :mod:`.network`: an SMTP session in that mode, its TLS
+  policy and client certificate, and the SSRF guard; :mod:`.smtp_client`: ``smtplib`` with
+  every read and write bounded by a :mod:`.deadline`;
+- :mod:`.message` and :mod:`.headers`: the SQS message in, the MIME mail out, and the rules of
+  its headers;
+- :mod:`.template_data`, :mod:`.templates`, :mod:`.sandbox`, :mod:`.go_template` (with
+  :mod:`.go_functions`) and :mod:`.remote_templates`: Kratos's template types and their data,
+  rendering in a sandbox, Kratos's Go templates converted, ``https://`` templates fetched;
+- :mod:`.config_rules`: the one definition of a valid configuration; :mod:`.config`,
+  :mod:`.ssm`, :mod:`.bundle` and :mod:`.config_provider`: a project's settings, read from SSM
+  (and the bundle) and cached;
 - :mod:`.delivery`, :mod:`.outcomes` and :mod:`.sender`: a batch's sessions, the one decision
   of where each message ends, and the SQS handler's work; :mod:`.once`: at most one delivery
   per idempotency key; :mod:`.dead_letters`: what a DLQ message says; :mod:`.delivery_log`:
