@@ -11,8 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from courier.errors import ConfigError, MessageError
-from courier.go_functions import GoTemplateSandbox
-from courier.go_template import convert, is_go_template
+from courier.go_template import GoTemplateSandbox, convert, is_go_template
 from courier.template_data import TEMPLATE_FIELDS
 from courier.templates import (
     TEMPLATE_DIR,

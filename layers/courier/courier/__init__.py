@@ -9,9 +9,10 @@ The library behind the bundle's Lambda functions. Each module owns one idea:
   every read and write bounded by a :mod:`.deadline`;
 - :mod:`.message` and :mod:`.headers`: the SQS message in, the MIME mail out, and the rules of
   its headers;
-- :mod:`.template_data`, :mod:`.templates`, :mod:`.sandbox`, :mod:`.go_template` (with
-  :mod:`.go_functions`) and :mod:`.remote_templates`: Kratos's template types and their data,
-  rendering in a sandbox, Kratos's Go templates converted, ``https://`` templates fetched;
+- :mod:`.template_data`, :mod:`.templates`, :mod:`.sandbox`, :mod:`.go_template` (a package:
+  the converter and the sandbox it runs in) and :mod:`.remote_templates`: Kratos's template
+  types and their data, rendering in a sandbox, Kratos's Go templates converted, ``https://``
+  templates fetched;
 - :mod:`.config_rules`: the one definition of a valid configuration; :mod:`.config`,
   :mod:`.ssm`, :mod:`.bundle` and :mod:`.config_provider`: a project's settings, read from SSM
   (and the bundle) and cached;

@@ -45,8 +45,7 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 
 from courier.bundle import BundledKind, read_bundled_file
 from courier.errors import ConfigError, MessageError
-from courier.go_functions import GoTemplateSandbox
-from courier.go_template import convert, is_go_template
+from courier.go_template import GoTemplateSandbox, convert, is_go_template
 from courier.message import check_header_value
 from courier.sandbox import TemplateLimitError, TemplateSandbox, render_bounded, render_budget
 from courier.template_data import SAMPLE_DATA, TEMPLATE_TYPES, config_key
