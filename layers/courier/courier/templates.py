@@ -10,7 +10,7 @@ written (``{{ .RecoveryCode }}``).
 A Go template (:func:`courier.go_template.is_go_template` has the one rule that tells) is
 converted to Jinja when it is compiled (:mod:`courier.go_template`, docs/go-templates.md) and
 renders in the same sandbox, with Go's printing, map lookups and functions
-(:class:`courier.go_functions.GoTemplateSandbox`); :func:`converted_source` shows the Jinja it
+(:class:`courier.go_template.GoTemplateSandbox`); :func:`converted_source` shows the Jinja it
 becomes. Conversions are cached like compiled templates.
 
 Templates run in an immutable sandbox with :class:`~jinja2.StrictUndefined`: a template that
