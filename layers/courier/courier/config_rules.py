@@ -46,6 +46,7 @@ from courier.message import check_sender_address
 from courier.remote_templates import fetch_template
 from courier.template_data import TEMPLATE_TYPES, config_key
 from courier.templates import (
+    URI_SCHEMES,
     Part,
     check_template_renders,
     check_template_source,
@@ -83,7 +84,6 @@ CERT_DIR = Path(__file__).resolve().parent / "certs"
 """The bundled folder ``smtp.client_cert_path`` and ``client_key_path`` are read from."""
 MESSAGE_RETRIES_MAX = 20
 _DEFAULT_MESSAGE_RETRIES = 5
-_TEMPLATE_SCHEMES = ("base64", "file", "https")
 _PEM_MAX_BYTES = 64 * 1024
 
 
@@ -378,7 +378,7 @@ class TemplateUri(Rule):
         return {
             "description": self.description,
             "type": "string",
-            "pattern": f"^({'|'.join(_TEMPLATE_SCHEMES)})://",
+            "pattern": f"^({'|'.join(URI_SCHEMES)})://",
         }
 
     def check(self, value: object, parts: Parts, context: ConfigContext) -> Iterator[Problem]:

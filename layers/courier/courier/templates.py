@@ -54,6 +54,7 @@ __all__ = [
     "SAMPLE_DATA",
     "TEMPLATE_DIR",
     "TEMPLATE_TYPES",
+    "URI_SCHEMES",
     "RenderedMail",
     "TemplateOverride",
     "check_template_renders",
@@ -64,6 +65,9 @@ __all__ = [
     "render",
 ]
 
+URI_SCHEMES = ("base64", "file", "https")
+"""The schemes of a template override: its source inline, a bundled file, or a web page
+(fetched when the config is read: :mod:`courier.remote_templates`)."""
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 """The bundled template folder: the only place ``file://`` overrides are read from."""
 
