@@ -68,7 +68,8 @@ _CLOSING = 421
 
 ReplyListener = Callable[[Step, int, str], None]
 """Called with ``(step, code, text)`` for each reply that moves a session on: the greeting
-(``Step.CONNECT``), each EHLO, STARTTLS's (``Step.TLS``) and AUTH's."""
+(``Step.CONNECT``), each EHLO, STARTTLS's (``Step.TLS``), AUTH's, and a message's MAIL and RCPT
+replies and the final reply to its DATA (``354`` is not reported)."""
 
 
 class Transport:
@@ -87,7 +88,8 @@ class Transport:
     allow_private_hosts:
         Connect to hosts on private, loopback or link-local addresses (the SSRF guard off).
     on_reply:
-        Told each reply that moves :meth:`open` on, e.g. to report a session step by step.
+        Told each reply that moves a session on (:data:`ReplyListener`), e.g. to report a
+        session step by step.
     client_certificate:
         The certificate (mTLS) to present in the TLS handshake, checked by
         :func:`~courier.tls.load_client_certificate`.
@@ -374,8 +376,9 @@ class Transport:
                 self._expect(step, accepted[step], *reply)
             raise
         try:
-            self._expect(Step.MAIL, accepted[Step.MAIL], *replies[Step.MAIL])
-            self._expect(Step.RCPT, accepted[Step.RCPT], *replies[Step.RCPT])
+            for step in (Step.MAIL, Step.RCPT):
+                self._expect(step, accepted[step], *replies[step])
+                self._heard(step, *replies[step])
         except SmtpError:
             if replies.get(Step.DATA, (0, b""))[0] == 354:
                 # A server that starts DATA anyway gets an empty message without a recipient.
@@ -399,12 +402,15 @@ class Transport:
         with self._translate(Step.DATA, connection, maybe_accepted=True):
             code, reply = connection.getreply()
         self._expect(Step.DATA, {250}, code, reply, maybe_accepted=code == -1)
+        self._heard(Step.DATA, code, reply)
 
     def _command(self, step: Step, accepted: set[int], command: Any, *args: Any) -> None:
         assert self.connection is not None
         with self._translate(step, self.connection):
             code, reply = command(*args)
         self._expect(step, accepted, code, reply)
+        if step is not Step.DATA:
+            self._heard(step, code, reply)
 
     def _expect(
         self,

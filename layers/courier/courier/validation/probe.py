@@ -2,10 +2,12 @@
 
 The probe opens a :class:`~courier.transport.Transport` exactly as the sender would (the same
 TLS policy, SSRF guard and timeouts) and reports each step it passed with the server's reply:
-connect (the greeting), EHLO, TLS, EHLO again, AUTH. It never sends MAIL, so no mail can be
-lost or sent by accident. A step that fails ends the report, with the reply or the reason and
-what to do about it. A project's client certificate (mTLS) is presented as the sender would,
-so a server that requires one is checked too.
+connect (the greeting), EHLO, TLS, EHLO again, AUTH. By itself it never sends MAIL, so no mail
+can be lost or sent by accident; a caller may go on over the open session (``then=``: the test
+send of :mod:`.mail_check`), whose MAIL, RCPT and DATA are reported the same way. A step that
+fails ends the report, with the reply or the reason and what to do about it. A project's client
+certificate (mTLS) is presented as the sender would, so a server that requires one is checked
+too.
 
 Example
 -------
@@ -19,7 +21,9 @@ Example
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 
+from courier.deadline import Deadline
 from courier.errors import ConfigError, SmtpError, Step
 from courier.tls import ClientCertificate
 from courier.transport import Transport
@@ -27,7 +31,7 @@ from courier.uri import ConnectionUri, Security
 from courier.validation.paths import URI_POINTER
 from courier.validation.types import ConnectionReport, Finding, StepDict
 
-__all__ = ["probe"]
+__all__ = ["not_run", "probe"]
 
 
 def probe(
@@ -37,8 +41,10 @@ def probe(
     local_hostname: str,
     allow_private_hosts: bool,
     client_certificate: ClientCertificate | None = None,
+    deadline: Deadline | None = None,
+    then: Callable[[Transport], None] | None = None,
 ) -> tuple[ConnectionReport, Finding | None]:
-    """Run a session with ``uri``'s server up to AUTH, then QUIT; send no mail.
+    """Run a session with ``uri``'s server up to AUTH, then QUIT; send no mail (but ``then``).
 
     Parameters
     ----------
@@ -52,6 +58,11 @@ def probe(
         The stack's ``AllowPrivateSmtpHosts``.
     client_certificate:
         The project's client certificate, presented in the TLS handshake.
+    deadline:
+        When the whole session must be over.
+    then:
+        Called with the open session before QUIT; an :class:`~courier.errors.SmtpError` it
+        raises is reported as the failure of its step.
 
     Returns
     -------
@@ -83,15 +94,17 @@ def probe(
             client_certificate=client_certificate,
         )
     except ConfigError as exc:
-        return _not_run(uri), Finding.error(URI_POINTER, exc.code, exc.message)
+        return not_run(uri), Finding.error(URI_POINTER, exc.code, exc.message)
     tls_version: str | None = None
     error: Finding | None = None
     try:
-        transport.open()
+        transport.open(deadline=deadline)
         if uri.credentials is None:
             steps.append({"step": str(Step.AUTH), "ok": True, "reply": "not sent: no user"})
         socket = transport.connection.sock if transport.connection is not None else None
         tls_version = socket.version() if isinstance(socket, ssl.SSLSocket) else None
+        if then is not None:
+            then(transport)
     except SmtpError as exc:
         if exc.step is Step.TLS and not steps:
             steps.append({"step": str(Step.CONNECT), "ok": True, "reply": "TCP connected"})
@@ -102,12 +115,13 @@ def probe(
         steps.append({"step": str(Step.CONNECT), "ok": False, "reply": exc.message})
         error = Finding.error(URI_POINTER, exc.code, exc.message)
     finally:
-        transport.close()
+        transport.close(deadline=deadline)
     report: ConnectionReport = {
         "ok": error is None,
         "endpoint": uri.redacted(),
         "tls_version": tls_version,
         "steps": steps,
+        "test_mail": None,
     }
     return report, error
 
@@ -119,8 +133,14 @@ def _shown_reply(code: int, reply: str) -> str:
     return f"{text} (offers {', '.join(rest)})" if rest else text
 
 
-def _not_run(uri: ConnectionUri) -> ConnectionReport:
-    return {"ok": False, "endpoint": uri.redacted(), "tls_version": None, "steps": []}
+def not_run(uri: ConnectionUri) -> ConnectionReport:
+    return {
+        "ok": False,
+        "endpoint": uri.redacted(),
+        "tls_version": None,
+        "steps": [],
+        "test_mail": None,
+    }
 
 
 def _certificates(uri: ConnectionUri, client_certificate: ClientCertificate | None) -> str:

@@ -24,8 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
+
 from courier.config import check_project_id
-from courier.errors import ConfigError
+from courier.errors import ConfigError, MessageError
+from courier.message import check_header_value
 from courier.validation.paths import COURIER_POINTER, courier_parts, looks_secret, pointer
 from courier.validation.types import Finding, Versions
 
@@ -41,6 +44,7 @@ _KEYS = frozenset(
         "patch",
         "dry_run",
         "check_connection",
+        "send_test_to",
         "show_converted",
         "expected_versions",
         *CLI_FORMS,
@@ -65,6 +69,9 @@ class PatchRequest:
     operations: tuple[Operation, ...] = ()
     dry_run: bool = True
     check_connection: bool = False
+    """Run a session with the server (always, with :attr:`send_test_to`)."""
+    send_test_to: str | None = None
+    """Send a test mail to this address in the connection check (normalized)."""
     show_converted: bool = False
     """Return the Jinja each Go template override converts to (``converted_templates``)."""
     expected_versions: Versions | None = None
@@ -80,6 +87,7 @@ def parse_request(
     data:
         The request: ``project_id``, ``patch`` and/or ``add``/``replace``/``remove``,
         ``dry_run`` (default ``true``), ``check_connection`` (default ``false``),
+        ``send_test_to`` (an address: the connection check sends it a test mail),
         ``show_converted`` (default ``false``),
         ``expected_versions`` (``{"connection_uri": n, "config": n}``, ``null`` for absent).
     dry_run:
@@ -89,7 +97,8 @@ def parse_request(
     -------
     tuple[PatchRequest, list[Finding]]
         The request and its errors: ``request_invalid``, ``project_id_invalid``,
-        ``patch_op_invalid``, ``cli_value_missing``, ``value_not_json``, ``path_outside_courier``.
+        ``patch_op_invalid``, ``cli_value_missing``, ``value_not_json``, ``path_outside_courier``,
+        ``send_test_to_invalid``.
 
     Example
     -------
@@ -119,11 +128,14 @@ def parse_request(
         operations.extend(_cli_operations(form, data.get(form, []), findings))
     for operation in operations:
         findings.extend(_check_operation(operation))
+    send_test_to = _test_recipient(data.get("send_test_to"), findings)
+    check_connection = _flag(data, "check_connection", False, findings)
     request = PatchRequest(
         project_id=project_id if isinstance(project_id, str) else "",
         operations=tuple(operations),
         dry_run=dry_run if dry_run is not None else _flag(data, "dry_run", True, findings),
-        check_connection=_flag(data, "check_connection", False, findings),
+        check_connection=check_connection or send_test_to is not None,
+        send_test_to=send_test_to,
         show_converted=_flag(data, "show_converted", False, findings),
         expected_versions=_versions(data.get("expected_versions"), findings),
     )
@@ -236,6 +248,32 @@ def _flag(data: Mapping[str, Any], key: str, default: bool, findings: list[Findi
         findings.append(Finding.error(f"/{key}", "request_invalid", "must be true or false"))
         return default
     return value
+
+
+def _test_recipient(value: object, findings: list[Finding]) -> str | None:
+    """``send_test_to``, checked as a message's recipient is (email-validator, no SMTPUTF8)."""
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise EmailNotValidError("it must be a string")
+        address = validate_email(
+            check_header_value(value, "send_test_to"),
+            check_deliverability=False,
+            allow_smtputf8=False,
+        )
+    except (EmailNotValidError, MessageError) as exc:
+        reason = exc.message if isinstance(exc, MessageError) else str(exc)
+        findings.append(
+            Finding.error(
+                "/send_test_to",
+                "send_test_to_invalid",
+                f"is not an address to send a test mail to ({reason}); write one such as "
+                '"you@example.org"',
+            )
+        )
+        return None
+    return address.normalized
 
 
 def _versions(value: object, findings: list[Finding]) -> Versions | None:

@@ -23,6 +23,7 @@ __all__ = [
     "ConnectionReport",
     "Finding",
     "ProblemDict",
+    "SentMailDict",
     "Severity",
     "StepDict",
     "ValidationResponse",
@@ -117,13 +118,28 @@ class StepDict(TypedDict):
     reply: str
 
 
+class SentMailDict(TypedDict):
+    """The test mail of ``send_test_to``, as the server took it (or did not)."""
+
+    to: str
+    message_id: str
+    """Its ``Message-ID`` header."""
+    accepted: bool
+    """The server answered ``250`` to the end of DATA."""
+    queue_id: str | None
+    """The id the server gave the mail in that reply (``queued as ABC123``), if it gave one."""
+
+
 class ConnectionReport(TypedDict):
-    """The result of ``check_connection``: the session up to AUTH, then QUIT, without mail."""
+    """The result of ``check_connection``: the session up to AUTH, then QUIT, without mail; or,
+    with ``send_test_to``, up to the end of DATA of a test mail, then QUIT."""
 
     ok: bool
     endpoint: str
     tls_version: str | None
     steps: list[StepDict]
+    test_mail: SentMailDict | None
+    """With ``send_test_to`` only."""
 
 
 class ValidationResponse(TypedDict):

@@ -3,8 +3,9 @@ connection check and the write, out.
 
 :class:`ConfigValidator` reads the project's parameters (with their versions), applies the patch
 to the courier tree, runs every check on the result, optionally opens a session with the server
-(:mod:`.probe`), and, when asked to apply and nothing is wrong, writes the parameters back if
-their versions have not moved since they were read.
+(:mod:`.probe`) and sends a test mail over it (:mod:`.mail_check`), and, when asked to apply and
+nothing is wrong, writes the parameters back if their versions have not moved since they were
+read.
 
 Example
 -------
@@ -28,6 +29,7 @@ from courier.config import (
     project_unknown,
 )
 from courier.config_rules import ConfigContext, canonical_tree, client_certificate
+from courier.deadline import Deadline
 from courier.errors import ConfigUnavailableError
 from courier.stack import StackSettings
 from courier.uri import ConnectionUri
@@ -40,6 +42,7 @@ from courier.validation.document import (
     split_tree,
     stored_tree,
 )
+from courier.validation.mail_check import send_test_mail
 from courier.validation.paths import COURIER_POINTER, URI_POINTER, pointer
 from courier.validation.probe import probe
 from courier.validation.request import PatchRequest, parse_request
@@ -56,8 +59,10 @@ from courier.validation.uri_checks import check_uri
 
 __all__ = ["ConfigValidator", "StackSettings", "make_response"]
 
-# A connection check runs up to five socket operations (connect, EHLO, TLS, EHLO, AUTH).
+# A connection check runs up to five socket operations (connect, EHLO, TLS, EHLO, AUTH); a test
+# send four more (MAIL, RCPT, DATA, the message and its reply).
 _PROBE_OPERATIONS = 5
+_TEST_SEND_OPERATIONS = 9
 _PROBE_MARGIN_SECONDS = 2.0
 
 
@@ -135,7 +140,7 @@ class ConfigValidator:
         connection = None
         if request.check_connection:
             connection = self._check_connection(
-                config, uri, stored, findings, remaining_seconds, context
+                request, config, uri, stored, findings, remaining_seconds, context
             )
         versions, applied = stored.versions, False
         if not request.dry_run and not any(finding.is_error for finding in findings):
@@ -229,6 +234,7 @@ class ConfigValidator:
 
     def _check_connection(
         self,
+        request: PatchRequest,
         config: dict[str, Any],
         uri: object,
         stored: StoredConfig,
@@ -249,18 +255,33 @@ class ConfigValidator:
         target = ConnectionUri.parse(raw) if isinstance(raw, str) else None
         if target is None:  # no URI at all is an error already reported
             return None
-        timeout = self.settings.smtp_timeout
+        timeout, deadline = self.settings.smtp_timeout, None
         if remaining_seconds is not None:
-            share = (remaining_seconds - _PROBE_MARGIN_SECONDS) / _PROBE_OPERATIONS
-            timeout = min(timeout, max(1.0, share))
+            left = remaining_seconds - _PROBE_MARGIN_SECONDS
+            operations = (
+                _PROBE_OPERATIONS if request.send_test_to is None else _TEST_SEND_OPERATIONS
+            )
+            timeout = min(timeout, max(1.0, left / operations))
+            deadline = Deadline.after(max(1.0, left))
         smtp = config.get("smtp", {})
-        report, error = probe(
-            target,
-            timeout=timeout,
-            local_hostname=smtp.get("local_name", DEFAULT_LOCAL_NAME),
-            allow_private_hosts=self.settings.allow_private_hosts,
-            client_certificate=client_certificate(smtp, context),  # checked: no error above
-        )
+        session: dict[str, Any] = {
+            "timeout": timeout,
+            "local_hostname": smtp.get("local_name", DEFAULT_LOCAL_NAME),
+            "allow_private_hosts": self.settings.allow_private_hosts,
+            "client_certificate": client_certificate(smtp, context),  # checked: no error above
+            "deadline": deadline,
+        }
+        if request.send_test_to is None:
+            report, error = probe(target, **session)
+        else:
+            report, error = send_test_mail(
+                target,
+                to=request.send_test_to,
+                project_id=request.project_id,
+                smtp=smtp,
+                default_from_address=self.settings.default_from_address,
+                **session,
+            )
         if error is not None:
             findings.append(error)
         return report
