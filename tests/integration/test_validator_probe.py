@@ -1,5 +1,6 @@
 """``check_connection`` against real aiosmtpd servers: each step with the server's reply, up to
-AUTH, then QUIT; never MAIL. The configuration comes from SSM (moto)."""
+AUTH, then QUIT; never MAIL (the test send of ``send_test_to`` is test_validator_test_send.py).
+The configuration comes from SSM (moto)."""
 
 from __future__ import annotations
 
@@ -91,6 +92,7 @@ def test_starttls_session_reports_each_step_and_sends_no_mail(
     assert replies[4].startswith("235 ")
     assert connection["tls_version"] in TLS_VERSIONS
     assert connection["endpoint"] == f"smtp://user:***@127.0.0.1:{server.port}/"
+    assert connection["test_mail"] is None  # only with send_test_to
 
     # AND the session ended with QUIT, without a mail
     assert_no_mail(server)
