@@ -6,7 +6,7 @@ read from SSM, reports every error, warning and note on the path a user patched,
 an SMTP session up to AUTH, and writes the result back when asked to and nothing is wrong.
 
 Modules, by idea: :mod:`.request` (reading the request), :mod:`.document` (the tree and the
-patch), :mod:`.uri_checks` and :mod:`.checks` (what is wrong),
+patch), :mod:`.uri_checks` and :mod:`.checks` (what is wrong), :mod:`.mail_check` (a test send),
 :mod:`.probe` (the connection check), :mod:`.store` (SSM with versions), :mod:`.settings`
 (what is wrong with the stack itself), :mod:`.validator` (the whole run) and :mod:`.api` (direct
 and HTTP invocation). The stack's settings are :class:`courier.stack.StackSettings`, shared with
