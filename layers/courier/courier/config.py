@@ -33,6 +33,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from courier.config_rules import (
+    DEFAULT_MESSAGE_RETRIES,
     ConfigContext,
     Problem,
     canonical_tree,
@@ -68,7 +69,6 @@ DEFAULT_PREFIX = "/courier"
 DEFAULT_PROJECT = "default"
 DEFAULT_FROM_ADDRESS = "no-reply@example.com"
 DEFAULT_LOCAL_NAME = "localhost"
-DEFAULT_MESSAGE_RETRIES = 5
 # The message schema's pattern: a project id is one SSM path segment, never a way to another's.
 PROJECT_ID_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
 _PREFIX_PATTERN = re.compile(r"^(/[a-zA-Z0-9_.-]+)+$")

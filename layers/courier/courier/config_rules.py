@@ -65,6 +65,7 @@ from courier.uri import ConnectionUri
 __all__ = [
     "CERT_DIR",
     "COURIER_TREE",
+    "DEFAULT_MESSAGE_RETRIES",
     "MESSAGE_RETRIES_MAX",
     "ConfigContext",
     "Problem",
@@ -83,7 +84,8 @@ Severity = Literal["error", "warning"]
 CERT_DIR = Path(__file__).resolve().parent / "certs"
 """The bundled folder ``smtp.client_cert_path`` and ``client_key_path`` are read from."""
 MESSAGE_RETRIES_MAX = 20
-_DEFAULT_MESSAGE_RETRIES = 5
+DEFAULT_MESSAGE_RETRIES = 5
+"""Kratos's default: a failed delivery is retried five times (six attempts)."""
 _PEM_MAX_BYTES = 64 * 1024
 
 
@@ -614,12 +616,6 @@ def _kratos_hint(name: str) -> str:
     return ""
 
 
-def _flat_template_hint(name: str) -> str:
-    if name in TEMPLATE_TYPES:
-        return f". Kratos names it templates.{'.'.join(config_key(name))}"
-    return ""
-
-
 COURIER_TREE = Settings(
     description="A project's courier configuration: Ory Kratos's courier tree. In SSM the "
     "String parameter {prefix}/P/config holds all of it but smtp.connection_uri, which lives "
@@ -630,7 +626,7 @@ COURIER_TREE = Settings(
         "templates": _template_tree(),
         "message_retries": Integer(
             description=f"how many times a failed delivery is retried; "
-            f"{_DEFAULT_MESSAGE_RETRIES} when unset",
+            f"{DEFAULT_MESSAGE_RETRIES} when unset",
             minimum=0,
             maximum=MESSAGE_RETRIES_MAX,
         ),
