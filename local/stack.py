@@ -31,6 +31,7 @@ class StackResources:
     dead_letter_queue_arn: str
     idempotency_table: str
     max_receive_count: int
+    status_table: str = "MessageStatusTable"
 
     def resource_values(self, *, region: str, account_id: str) -> dict[str, dict[str, str]]:
         """What ``Ref`` and ``Fn::GetAtt`` of each resource give, for the template resolver."""
@@ -41,6 +42,10 @@ class StackResources:
                 self.dead_letter_queue_url, self.dead_letter_queue_arn
             ),
             "IdempotencyTable": {"Ref": self.idempotency_table, "Arn": table_arn},
+            "MessageStatusTable": {
+                "Ref": self.status_table,
+                "Arn": f"arn:aws:dynamodb:{region}:{account_id}:table/{self.status_table}",
+            },
         }
 
 
@@ -60,7 +65,8 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
 def create_stack_resources(
     *, sqs: SQSClient, dynamodb: DynamoDBClient, template: dict[str, Any] | None = None
 ) -> StackResources:
-    """Create the queues (with the template's redrive policy) and the idempotency table."""
+    """Create the queues (with the template's redrive policy) and the two tables (with the
+    template's keys, indexes and TTL)."""
     resources = (template or load_template())["Resources"]
     queue = resources["CourierQueue"]["Properties"]
     dead_letter_url = sqs.create_queue(QueueName="CourierDeadLetterQueue")["QueueUrl"]
@@ -76,16 +82,8 @@ def create_stack_resources(
         },
     )["QueueUrl"]
 
-    table = resources["IdempotencyTable"]["Properties"]
-    dynamodb.create_table(
-        TableName="IdempotencyTable",
-        KeySchema=table["KeySchema"],
-        AttributeDefinitions=table["AttributeDefinitions"],
-        BillingMode=table["BillingMode"],
-    )
-    dynamodb.update_time_to_live(
-        TableName="IdempotencyTable", TimeToLiveSpecification=table["TimeToLiveSpecification"]
-    )
+    for name in ("IdempotencyTable", "MessageStatusTable"):
+        _create_table(dynamodb, name, resources[name]["Properties"])
     return StackResources(
         queue_url=queue_url,
         queue_arn=_queue_arn(sqs, queue_url),
@@ -99,3 +97,17 @@ def create_stack_resources(
 def _queue_arn(sqs: SQSClient, queue_url: str) -> str:
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
     return attributes["Attributes"]["QueueArn"]
+
+
+def _create_table(dynamodb: DynamoDBClient, name: str, table: dict[str, Any]) -> None:
+    indexes = {key: table[key] for key in ("GlobalSecondaryIndexes",) if key in table}
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=table["KeySchema"],
+        AttributeDefinitions=table["AttributeDefinitions"],
+        BillingMode=table["BillingMode"],
+        **indexes,
+    )
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification=table["TimeToLiveSpecification"]
+    )

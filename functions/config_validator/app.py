@@ -1,7 +1,8 @@
 """Handler of the config validator: thin glue around :class:`courier.validation.ValidatorApi`.
 
 Invoked directly (the event is the request) or by the HTTP API (``POST /projects/{project_id}/
-courier/validate`` and ``.../apply``, IAM-authorized). The stack's settings are read from the
+courier/validate`` and ``.../apply``, ``GET .../courier/messages`` and ``.../messages/{id}``,
+IAM-authorized). The stack's settings are read from the
 environment once, here, as the sender reads them; the SSM client lives at module scope, so warm
 invocations reuse it.
 """
@@ -15,11 +16,16 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from courier.stack import StackSettings
+from courier.status_api import MessageStatusApi
 from courier.validation import ConfigValidator, SsmConfigStore, ValidatorApi
 from courier.validation.api import SERVICE, logger
 
 settings = StackSettings.from_environment()
-api = ValidatorApi(ConfigValidator(settings=settings, store=SsmConfigStore(settings=settings)))
+api = ValidatorApi(
+    ConfigValidator(settings=settings, store=SsmConfigStore(settings=settings)),
+    # Its DynamoDB client is made at the first status request: validation never pays for it.
+    messages=MessageStatusApi(table_name=settings.status_table),
+)
 tracer = Tracer(service=SERVICE, patch_modules=("botocore",))  # see courier.observability
 
 

@@ -40,6 +40,8 @@ ENVIRONMENT = {
     "COURIER_MAX_RECEIVE_COUNT": "9",
     "COURIER_RETRY_BACKOFF_BASE_SECONDS": "2",
     "POWERTOOLS_PARAMETERS_MAX_AGE": "15",
+    "COURIER_STATUS_TABLE": "courier-status",
+    "COURIER_STATUS_RETENTION_DAYS": "7",
 }
 EXPECTED = StackSettings(
     prefix="/mail",
@@ -54,6 +56,8 @@ EXPECTED = StackSettings(
     max_receive_count=9,
     backoff_base_seconds=2,
     parameters_max_age=15.0,
+    status_table="courier-status",
+    status_retention_days=7,
 )
 
 

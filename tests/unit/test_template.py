@@ -387,10 +387,13 @@ def test_config_api_routes_require_iam_and_reach_the_validator(
     assert "${ConfigValidatorFunction.Arn}" in integration["uri"]["Fn::Sub"]
 
 
-def test_config_api_has_only_the_two_routes(resources: dict[str, Any]) -> None:
-    # WHEN the HTTP API's paths are listed: THEN there are the two POST routes and no other
+def test_config_api_has_only_the_validator_and_status_routes(resources: dict[str, Any]) -> None:
+    # WHEN the HTTP API's paths are listed: THEN there are the two POST routes and the two
+    # message status GET routes (tests/unit/test_status.py checks those), and no other
     assert {path: list(methods) for path, methods in _api_paths(resources).items()} == {
-        f"/projects/{{project_id}}/courier/{route}": ["post"] for route in VALIDATOR_ROUTES
+        **{f"/projects/{{project_id}}/courier/{route}": ["post"] for route in VALIDATOR_ROUTES},
+        "/projects/{project_id}/courier/messages": ["get"],
+        "/projects/{project_id}/courier/messages/{message_id}": ["get"],
     }
 
 

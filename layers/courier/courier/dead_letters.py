@@ -26,7 +26,12 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
-__all__ = ["SOURCE_MESSAGE_ID_ATTRIBUTE", "dead_letter_attributes", "source_message_id"]
+__all__ = [
+    "SOURCE_MESSAGE_ID_ATTRIBUTE",
+    "dead_letter_attributes",
+    "message_key",
+    "source_message_id",
+]
 
 SOURCE_MESSAGE_ID_ATTRIBUTE = "courier.source_message_id"
 """The SQS id of the message as it was first received; set on every dead-lettered message."""
@@ -75,3 +80,10 @@ def source_message_id(record: SQSRecord) -> str | None:
     # Powertools' attribute mapping wraps items on [] only (.get gives the raw dict).
     attribute = record.message_attributes[SOURCE_MESSAGE_ID_ATTRIBUTE]
     return attribute.string_value if attribute is not None else None
+
+
+def message_key(record: SQSRecord, message_id: str | None) -> str:
+    """The id of a message on every attempt and after a redrive: its own ``id``, else the SQS
+    id it was first received with. The idempotency key (``{project_id}:{key}``) and the status
+    record (``{project_id}#{key}``) are both made of it."""
+    return message_id or source_message_id(record) or record.message_id

@@ -115,8 +115,9 @@ class Connections:
         """How many sessions this batch has (for logs and tests)."""
         return len(self._transports)
 
-    def send(self, mail: OutgoingMail, config: ProjectConfig, *, deadline: Deadline) -> None:
-        """Send ``mail`` over ``config``'s project session, all of it before ``deadline``.
+    def send(self, mail: OutgoingMail, config: ProjectConfig, *, deadline: Deadline) -> str:
+        """Send ``mail`` over ``config``'s project session, all of it before ``deadline``;
+        returns the server's ``250`` text to it.
 
         Raises
         ------
@@ -128,7 +129,7 @@ class Connections:
         transport = self._open(config, deadline)
         try:
             try:
-                transport.send(
+                return transport.send(
                     mail.email, sender=mail.sender, recipient=mail.recipient, deadline=deadline
                 )
             except SmtpError as error:
@@ -136,7 +137,7 @@ class Connections:
                     raise
                 # Nothing of the message was accepted before MAIL: safe to reconnect and resend.
                 transport.close(deadline=deadline)
-                self._open(config, deadline).send(
+                return self._open(config, deadline).send(
                     mail.email, sender=mail.sender, recipient=mail.recipient, deadline=deadline
                 )
         except SmtpTimeoutError as error:

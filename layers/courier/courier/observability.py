@@ -1,7 +1,9 @@
 """The Powertools logger, metrics and tracer of courier's functions (docs/design.md §6).
 
-Logs are JSON with the message's idempotency key as correlation id; metrics are EMF counts of
-each outcome, and of failures by error code. The service name and the metrics namespace come
+Logs are JSON with the message's idempotency key as correlation id, and name a message's
+recipient only masked (:func:`mask_recipient`: full addresses are kept in the status table
+only); metrics are EMF counts of each outcome, of failures by error code, and of status items
+that could not be written. The service name and the metrics namespace come
 from ``POWERTOOLS_SERVICE_NAME`` and ``POWERTOOLS_METRICS_NAMESPACE`` (``template.yaml`` sets
 them), as Powertools does; the defaults serve runs outside Lambda.
 """
@@ -9,13 +11,23 @@ them), as Powertools does; the defaults serve runs outside Lambda.
 from __future__ import annotations
 
 import os
+import re
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from courier.outcomes import Cause, Outcome
 
-__all__ = ["SERVICE", "count_outcome", "logger", "metrics", "tracer"]
+__all__ = [
+    "SERVICE",
+    "count_outcome",
+    "count_status_write_failure",
+    "logger",
+    "mask_recipient",
+    "masked",
+    "metrics",
+    "tracer",
+]
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "courier-sender"
 """The service every log line, trace and metric of the sender names."""
@@ -45,3 +57,38 @@ def count_outcome(outcome: Outcome, cause: Cause | None = None) -> None:
             name="Failures", unit=MetricUnit.Count, value=1, namespace=metrics.namespace
         ) as metric:
             metric.add_dimension(name="error_code", value=cause.code)
+
+
+def count_status_write_failure(items: int = 1) -> None:
+    """Count status items (or heads) the status table did not take: ``StatusWriteFailures``."""
+    metrics.add_metric(name="StatusWriteFailures", unit=MetricUnit.Count, value=items)
+
+
+def mask_recipient(address: str | None) -> str | None:
+    """``address`` as logs show it: its first character, ``***`` and its domain.
+
+    Example
+    -------
+    >>> mask_recipient("ada@example.org"), mask_recipient("not an address"), mask_recipient(None)
+    ('a***@example.org', 'n***', None)
+    """
+    if address is None:
+        return None
+    local, at, domain = address.rpartition("@")
+    if not at:
+        local, domain = address, ""
+    return f"{local[:1]}***{at}{domain}"
+
+
+def masked(text: str, address: str | None) -> str:
+    """``text`` with every occurrence of ``address`` masked (servers echo it in replies).
+
+    Example
+    -------
+    >>> masked("550 5.1.1 <ada@example.org>: no such user", "ada@example.org")
+    '550 5.1.1 <a***@example.org>: no such user'
+    """
+    if not address:
+        return text
+    mask = str(mask_recipient(address))
+    return re.sub(re.escape(address), lambda _: mask, text, flags=re.IGNORECASE)

@@ -11,6 +11,10 @@ or its DLQ write succeeded.
 
 Every message's SMTP session ends by a deadline that leaves the invocation
 :data:`~courier.deadline.RESERVE_SECONDS` to record the outcomes.
+
+With a status table, each message's status record (:mod:`courier.status`) is marked
+``processing`` when the batch starts and gets the attempt's dispatch when it ends; the outcome
+log lines name the template type and the recipient masked.
 """
 
 from __future__ import annotations
@@ -30,23 +34,26 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 
 from courier.config import ProjectConfig
 from courier.config_provider import ConfigProvider
-from courier.dead_letters import dead_letter_attributes, source_message_id
+from courier.dead_letters import dead_letter_attributes, message_key, source_message_id
 from courier.deadline import RESERVE_SECONDS, Deadline, fits, seconds_needed
 from courier.delivery import Connections, compose
 from courier.delivery_log import DeliveryLog
 from courier.errors import ConfigError, CourierError, OutOfTimeError
 from courier.message import CourierMessage, parse_message
-from courier.observability import count_outcome, logger
+from courier.observability import count_outcome, logger, mask_recipient, masked
 from courier.once import Attempt, AttemptFailed, DeliverOnce
 from courier.outcomes import (
     Cause,
     Decision,
     Limits,
     Outcome,
+    Policy,
     backoff_seconds,
     decide,
 )
 from courier.stack import StackSettings
+from courier.status import MessageRef, Status
+from courier.status_table import StatusBatch, StatusTable
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -81,6 +88,8 @@ class Sender:
     delivery_log:
         What later receives of a message must know: that a server may have it, that it was
         dead-lettered already (``None``: each attempt knows only what it did).
+    status_table:
+        Where each message's status and attempts are recorded (``None``: not recorded).
 
     Example
     -------
@@ -97,6 +106,7 @@ class Sender:
         sqs_client: SQSClient,
         persistence_store: BasePersistenceLayer | None,
         delivery_log: DeliveryLog | None = None,
+        status_table: StatusTable | None = None,
     ) -> None:
         settings.required("dead_letter_queue_url")  # fail at construction, not at a DLQ write
         self.settings = settings
@@ -104,11 +114,13 @@ class Sender:
         self.sqs = sqs_client
         self.once = DeliverOnce(persistence_store)
         self.delivery_log = delivery_log
+        self.status_table = status_table
 
     def handle(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         """Process one SQS event; return the partial batch response."""
         self.once.register_lambda_context(context)
         batch = _Batch(self, context)
+        batch.begin(event.get("Records") or [])
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         try:
             return process_partial_response(
@@ -127,6 +139,9 @@ class _Batch:
         self._settings = sender.settings
         self._context = context
         self._visibility: list[tuple[str, str, int]] = []
+        self._messages: dict[str, CourierMessage | Exception] = {}
+        self._refs: dict[str, MessageRef] = {}
+        self.status = StatusBatch(sender.status_table)
         started_with = self._remaining_seconds()
         self.deadline = Deadline.after(started_with - RESERVE_SECONDS)
         """When every SMTP session of this invocation must be done."""
@@ -138,25 +153,37 @@ class _Batch:
             allow_private_hosts=self._settings.allow_private_hosts,
         )
 
+    def begin(self, records: list[dict[str, Any]]) -> None:
+        """Read every record's message once, and mark the batch's messages ``processing``."""
+        self.status.begin(self._identify(SQSRecord(raw)) for raw in records)
+
     def handle_record(self, record: SQSRecord) -> str:
         attempt = int(record.attributes.approximate_receive_count or "1")
+        ref = self._identify(record)
         # Keys of the previous record must not leak into this record's logs.
         logger.set_correlation_id(record.message_id)
-        logger.append_keys(sqs_message_id=record.message_id, attempt=attempt, project_id=None)
+        logger.append_keys(
+            sqs_message_id=record.message_id,
+            attempt=attempt,
+            project_id=None,
+            template_type=ref.template_type,
+            recipient=mask_recipient(ref.recipient),
+        )
         project_id = self._settings.default_project
         retries: int | None = None
         key: str | None = None
+        sent = _Sent()
         if attempt > 1 and self._dead_lettered_already(record):
             # SQS handed over again a message whose delete was lost after its DLQ write.
             logger.info("message dead-lettered by an earlier attempt: acknowledged")
             count_outcome(Outcome.DUPLICATE)
+            self.status.unchanged(ref, otherwise=Status.DEAD_LETTERED)
             return str(Outcome.DUPLICATE)
         try:
-            message = parse_message(record.body)
-            project_id = message.project_id or project_id
-            message_key = message.id or source_message_id(record) or record.message_id
-            key = f"{project_id}:{message_key}"
-            logger.set_correlation_id(message_key)
+            message = self._message(record)
+            project_id = ref.project_id
+            key = f"{project_id}:{ref.message_id}"
+            logger.set_correlation_id(ref.message_id)
             logger.append_keys(project_id=project_id)
             try:
                 config = self._sender.config_provider.get(project_id)
@@ -165,28 +192,58 @@ class _Batch:
                 raise
             retries = config.message_retries
             self._check_time()
-            delivered = self._sender.once.deliver(key, self._send(message, config, key))
+            delivered = self._sender.once.deliver(key, self._send(message, config, key, sent))
         except Exception as error:  # every failure must end as an outcome, bugs included
             holds_record = isinstance(error, AttemptFailed) and error.holds_record
             failure = error.error if isinstance(error, AttemptFailed) else error
             limits = self._limits(retries, holds_record=holds_record)
-            return self._failed(record, failure, attempt, limits, project_id, key)
+            return self._failed(record, failure, attempt, limits, ref, sent, key)
         outcome = Outcome.DUPLICATE if delivered.duplicate else Outcome.DELIVERED
         logger.info(f"message {outcome}", extra={"smtp_message_id": delivered.message_id})
         count_outcome(outcome)
+        if delivered.duplicate:
+            self.status.unchanged(ref, otherwise=Status.DELIVERED)
+        else:
+            self.status.delivered(ref, reply=sent.reply, smtp_message_id=delivered.message_id)
         return str(outcome)
 
     def finish(self) -> None:
         self.connections.close_all(deadline=self.deadline)
         self._apply_visibility()
+        self.status.flush()  # last: whatever the status table does, the mail's fate is settled
+
+    def _identify(self, record: SQSRecord) -> MessageRef:
+        """Who the record's message is for, and its id (the body is read once per batch)."""
+        if record.message_id in self._refs:
+            return self._refs[record.message_id]
+        try:
+            parsed: CourierMessage | Exception = parse_message(record.body)
+        except Exception as error:  # raised again, as the record's failure, by _message
+            parsed = error
+        message = parsed if isinstance(parsed, CourierMessage) else None
+        ref = MessageRef(
+            project_id=(message and message.project_id) or self._settings.default_project,
+            message_id=message_key(record, message.id if message else None),
+            template_type=message.template_type if message else None,
+            recipient=message.recipient if message else None,
+        )
+        self._messages[record.message_id] = parsed
+        self._refs[record.message_id] = ref
+        return ref
+
+    def _message(self, record: SQSRecord) -> CourierMessage:
+        parsed = self._messages[record.message_id]
+        if isinstance(parsed, Exception):
+            raise parsed
+        return parsed
 
     def _send(
-        self, message: CourierMessage, config: ProjectConfig, key: str
+        self, message: CourierMessage, config: ProjectConfig, key: str, sent: _Sent
     ) -> Callable[[Attempt], None]:
         def send(attempt: Attempt) -> None:
             mail = compose(message, config, key=key)
-            attempt.message_id = str(mail.email["Message-ID"])
-            self.connections.send(mail, config, deadline=self.deadline)
+            attempt.message_id = sent.message_id = str(mail.email["Message-ID"])
+            sent.reply = self.connections.send(mail, config, deadline=self.deadline)
 
         return send
 
@@ -198,7 +255,8 @@ class _Batch:
         error: Exception,
         attempt: int,
         limits: Limits,
-        project_id: str,
+        ref: MessageRef,
+        sent: _Sent,
         key: str | None,
     ) -> str:
         decision = decide(error, attempt=attempt, limits=limits)
@@ -216,14 +274,19 @@ class _Batch:
             "smtp_step": decision.cause.step,
             "maybe_delivered": decision.cause.maybe_delivered,
         }
+        why = masked(decision.cause.message, ref.recipient)
         if decision.cause.kind == "internal":
             logger.exception("unexpected error", exc_info=error)
         if decision.outcome is Outcome.DEAD_LETTERED:
-            self._dead_letter(record, decision, attempt, project_id)
-            logger.error(
-                f"message dead-lettered ({decision.reason}): {decision.cause.message}", extra=log
-            )
+            try:
+                self._dead_letter(record, decision, attempt, ref.project_id)
+            except Exception:
+                self._record_failure(ref, Status.RETRYING, decision, sent)
+                raise
+            logger.error(f"message dead-lettered ({decision.reason}): {why}", extra=log)
             count_outcome(Outcome.DEAD_LETTERED, decision.cause)
+            final = Status.MAYBE_DELIVERED if decision.cause.maybe_delivered else None
+            self._record_failure(ref, final or Status.DEAD_LETTERED, decision, sent)
             return str(Outcome.DEAD_LETTERED)
         assert decision.delay is not None
         if decision.cause.maybe_delivered and key is not None:
@@ -232,9 +295,17 @@ class _Batch:
                 "that the server may have kept the message",
             )
         self._hand_back(record, delay=decision.delay)
-        logger.warning(f"message retried in {decision.delay}s: {decision.cause.message}", extra=log)
+        logger.warning(f"message retried in {decision.delay}s: {why}", extra=log)
         count_outcome(Outcome.RETRIED, decision.cause)
+        self._record_failure(ref, Status.RETRYING, decision, sent)
         raise HandedBack(decision.cause)
+
+    def _record_failure(
+        self, ref: MessageRef, status: Status, decision: Decision, sent: _Sent
+    ) -> None:
+        if decision.row.policy is Policy.WAIT and decision.outcome is Outcome.RETRIED:
+            return  # another attempt holds the message: it records its own dispatch
+        self.status.failed(ref, status, decision.cause, smtp_message_id=sent.message_id)
 
     def _dead_letter(
         self, record: SQSRecord, decision: Decision, attempt: int, project_id: str
@@ -342,3 +413,10 @@ class _Batch:
 
     def _remaining_seconds(self) -> float:
         return float(self._context.get_remaining_time_in_millis()) / 1000
+
+
+class _Sent:
+    """What an attempt's send saw: the mail's ``Message-ID`` and the server's ``250`` text."""
+
+    message_id: str | None = None
+    reply: str | None = None

@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_MAX_AGE",
     "DEFAULT_MAX_RECEIVE_COUNT",
     "DEFAULT_SMTP_TIMEOUT",
+    "DEFAULT_STATUS_RETENTION_DAYS",
     "ENV_ALLOW_PRIVATE_SMTP_HOSTS",
     "ENV_DEFAULT_CONNECTION_URI_PARAMETER",
     "ENV_DEFAULT_FROM_ADDRESS",
@@ -56,6 +57,8 @@ __all__ = [
     "ENV_SENDER_TIMEOUT_SECONDS",
     "ENV_SMTP_TIMEOUT_SECONDS",
     "ENV_SSM_PREFIX",
+    "ENV_STATUS_RETENTION_DAYS",
+    "ENV_STATUS_TABLE",
     "STACK_VARIABLES",
     "StackSettingError",
     "StackSettings",
@@ -74,10 +77,13 @@ ENV_IDEMPOTENCY_TABLE: Final = "COURIER_IDEMPOTENCY_TABLE"
 ENV_MAX_RECEIVE_COUNT: Final = "COURIER_MAX_RECEIVE_COUNT"
 ENV_RETRY_BACKOFF_BASE_SECONDS: Final = "COURIER_RETRY_BACKOFF_BASE_SECONDS"
 ENV_PARAMETERS_MAX_AGE: Final = "POWERTOOLS_PARAMETERS_MAX_AGE"
+ENV_STATUS_TABLE: Final = "COURIER_STATUS_TABLE"
+ENV_STATUS_RETENTION_DAYS: Final = "COURIER_STATUS_RETENTION_DAYS"
 
 DEFAULT_SMTP_TIMEOUT: Final = 10.0
 DEFAULT_MAX_RECEIVE_COUNT: Final = 21
 DEFAULT_MAX_AGE: Final = 60.0
+DEFAULT_STATUS_RETENTION_DAYS: Final = 30
 
 _Field = Literal[
     "prefix",
@@ -92,6 +98,8 @@ _Field = Literal[
     "max_receive_count",
     "backoff_base_seconds",
     "parameters_max_age",
+    "status_table",
+    "status_retention_days",
 ]
 
 STACK_VARIABLES: Final[Mapping[_Field, str]] = {
@@ -107,6 +115,8 @@ STACK_VARIABLES: Final[Mapping[_Field, str]] = {
     "max_receive_count": ENV_MAX_RECEIVE_COUNT,
     "backoff_base_seconds": ENV_RETRY_BACKOFF_BASE_SECONDS,
     "parameters_max_age": ENV_PARAMETERS_MAX_AGE,
+    "status_table": ENV_STATUS_TABLE,
+    "status_retention_days": ENV_STATUS_RETENTION_DAYS,
 }
 """Each :class:`StackSettings` field and the variable it is read from."""
 
@@ -118,6 +128,7 @@ _SOURCES: Final[Mapping[str, str]] = {
     ENV_DEFAULT_FROM_ADDRESS: "the stack parameter DefaultFromAddress",
     ENV_ALLOW_PRIVATE_SMTP_HOSTS: "the stack parameter AllowPrivateSmtpHosts",
     ENV_SMTP_TIMEOUT_SECONDS: "the stack parameter SmtpTimeoutSeconds",
+    ENV_STATUS_RETENTION_DAYS: "the stack parameter StatusRetentionDays",
 }
 # The template's AllowedPatterns of DefaultConnectionUriParameter and DefaultFromAddress.
 _PARAMETER_NAME = re.compile(r"^(/[a-zA-Z0-9_.-]+)+$")
@@ -130,6 +141,7 @@ _EXAMPLES: Final = {
     ENV_PARAMETERS_MAX_AGE: "60",
     ENV_MAX_RECEIVE_COUNT: "21",
     ENV_RETRY_BACKOFF_BASE_SECONDS: "30",
+    ENV_STATUS_RETENTION_DAYS: "30",
 }
 
 _T = TypeVar("_T")
@@ -195,6 +207,11 @@ class StackSettings:
     parameters_max_age:
         ``POWERTOOLS_PARAMETERS_MAX_AGE``: seconds a project's configuration is cached
         (``60``; ``0`` turns the cache off).
+    status_table:
+        ``COURIER_STATUS_TABLE``: the message status table (docs/design.md §9); ``None``: the
+        sender records no status and the validator's messages routes answer 503.
+    status_retention_days:
+        ``COURIER_STATUS_RETENTION_DAYS``: days a status item is kept (its TTL; ``30``).
 
     Example
     -------
@@ -217,6 +234,8 @@ not 0: set the stack parameter SmtpTimeoutSeconds to a number such as 10
     max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
     backoff_base_seconds: int = BACKOFF_BASE_SECONDS
     parameters_max_age: float = DEFAULT_MAX_AGE
+    status_table: str | None = None
+    status_retention_days: int = DEFAULT_STATUS_RETENTION_DAYS
 
     def __post_init__(self) -> None:
         _check_prefix(self.prefix)
@@ -239,6 +258,7 @@ not 0: set the stack parameter SmtpTimeoutSeconds to a number such as 10
             _check_seconds(ENV_SENDER_TIMEOUT_SECONDS, self.sender_timeout)
         _check_at_least(ENV_MAX_RECEIVE_COUNT, self.max_receive_count, 1)
         _check_at_least(ENV_RETRY_BACKOFF_BASE_SECONDS, self.backoff_base_seconds, 0)
+        _check_at_least(ENV_STATUS_RETENTION_DAYS, self.status_retention_days, 1)
         if not self.parameters_max_age >= 0:  # also refuses NaN
             raise StackSettingError(
                 ENV_PARAMETERS_MAX_AGE,
@@ -290,6 +310,10 @@ not 0: set the stack parameter SmtpTimeoutSeconds to a number such as 10
                 ENV_RETRY_BACKOFF_BASE_SECONDS, _integer, BACKOFF_BASE_SECONDS
             ),
             parameters_max_age=read(ENV_PARAMETERS_MAX_AGE, _seconds, DEFAULT_MAX_AGE),
+            status_table=read(ENV_STATUS_TABLE, _text, None),
+            status_retention_days=read(
+                ENV_STATUS_RETENTION_DAYS, _integer, DEFAULT_STATUS_RETENTION_DAYS
+            ),
         )
 
     def required(self, name: Literal["dead_letter_queue_url", "idempotency_table"]) -> str:

@@ -58,9 +58,15 @@ from courier.tls import (
 )
 from courier.uri import ConnectionUri, Security
 
-__all__ = ["ReplyListener", "Transport", "build_ssl_context"]
+__all__ = ["ReplyListener", "Transport", "build_ssl_context", "queue_id"]
 
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+_QUEUE_ID = (
+    re.compile(r"\bqueued as\s+<?([A-Za-z0-9](?:[\w.@=-]*[A-Za-z0-9])?)", re.IGNORECASE),  # Postfix
+    re.compile(r"\bid=<?([A-Za-z0-9](?:[\w.@=-]*[A-Za-z0-9])?)", re.IGNORECASE),  # Exim
+)
+_ENHANCED_STATUS = re.compile(r"^2\.\d{1,3}\.\d{1,3}\s*")
+_ID_WORD = re.compile(r"[A-Za-z0-9][\w.@=-]{4,}[A-Za-z0-9]")
 _QUIT_SECONDS = 1.0
 """QUIT is a courtesy: the session is over whatever the server answers."""
 _CLOSING = 421
@@ -199,7 +205,7 @@ class Transport:
         sender: str,
         recipient: str,
         deadline: Deadline | None = None,
-    ) -> None:
+    ) -> str:
         """Send ``message`` from the envelope ``sender`` to ``recipient``, opening if needed.
 
         The envelope is given apart from the headers, which are sent as they are.
@@ -208,6 +214,11 @@ class Transport:
         ----------
         deadline:
             When the whole message (opening the session included) must be done.
+
+        Returns
+        -------
+        str
+            The text of the server's ``250`` to the message (its queue id, often).
 
         Raises
         ------
@@ -230,12 +241,11 @@ class Transport:
         options = self._mail_options(sender, recipient, payload)
         try:
             if self.connection.has_extn("pipelining"):
-                self._send_pipelined(sender, recipient, options, payload)
-            else:
-                self._command(Step.MAIL, {250}, self.connection.mail, sender, options)
-                self._command(Step.RCPT, {250, 251}, self.connection.rcpt, recipient)
-                self._command(Step.DATA, {354}, self.connection.docmd, "DATA")
-                self._send_content(payload)
+                return self._send_pipelined(sender, recipient, options, payload)
+            self._command(Step.MAIL, {250}, self.connection.mail, sender, options)
+            self._command(Step.RCPT, {250, 251}, self.connection.rcpt, recipient)
+            self._command(Step.DATA, {354}, self.connection.docmd, "DATA")
+            return self._send_content(payload)
         except SmtpError as error:
             if error.code == _CLOSING and self.connection is not None:
                 self._forget(self.connection)
@@ -350,7 +360,7 @@ class Transport:
 
     def _send_pipelined(
         self, sender: str, recipient: str, options: list[str], payload: bytes
-    ) -> None:
+    ) -> str:
         """MAIL, RCPT and DATA in one write, then their three replies (RFC 2920): two round
         trips a message instead of four. Each refusal is still reported at its own step."""
         connection = self.connection
@@ -387,9 +397,9 @@ class Transport:
                     connection.getreply()
             raise
         self._expect(Step.DATA, {354}, *replies[Step.DATA])
-        self._send_content(payload)
+        return self._send_content(payload)
 
-    def _send_content(self, payload: bytes) -> None:
+    def _send_content(self, payload: bytes) -> str:
         """The message after ``354``, then the server's verdict on it.
 
         Once the final dot is sent, the server may keep the message even if its reply never
@@ -403,6 +413,7 @@ class Transport:
             code, reply = connection.getreply()
         self._expect(Step.DATA, {250}, code, reply, maybe_accepted=code == -1)
         self._heard(Step.DATA, code, reply)
+        return reply.decode("utf-8", "replace")
 
     def _command(self, step: Step, accepted: set[int], command: Any, *args: Any) -> None:
         assert self.connection is not None
@@ -456,3 +467,29 @@ def _data_section(payload: bytes) -> bytes:
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     return body + b".\r\n"
+
+
+def queue_id(reply: str | None) -> str | None:
+    """The id a server gave a mail in its ``250`` to DATA (what :meth:`Transport.send`
+    returns, with or without the code), or ``None`` if it gave none.
+
+    Read leniently: ``queued as ID`` (Postfix), ``id=ID`` (Exim), otherwise the longest word
+    with a digit in it (``Ok 0100018c...-000000``, Amazon SES).
+
+    Example
+    -------
+    >>> queue_id("250 2.0.0 Ok: queued as ABC123"), queue_id("OK id=1rX2bC-000Abc-0d")
+    ('ABC123', '1rX2bC-000Abc-0d')
+    >>> queue_id("Ok 0100018c1b2a3d4e-5f6a7b8c-0000-000000"), queue_id("2.0.0 OK: queued")
+    ('0100018c1b2a3d4e-5f6a7b8c-0000-000000', None)
+    """
+    if not reply:
+        return None
+    text = _ENHANCED_STATUS.sub("", reply.removeprefix("250").strip())
+    for pattern in _QUEUE_ID:
+        match = pattern.search(text)
+        if match:
+            return match[1][:128]
+    words = [word.strip("<>()[],;:") for word in text.split()]
+    found = [w for w in words if _ID_WORD.fullmatch(w) and any(c.isdigit() for c in w)]
+    return max(found, key=len)[:128] if found else None

@@ -5,7 +5,9 @@ A direct event (``sam local invoke``, ``aws lambda invoke``) is the request itse
 2.0) event goes through Powertools' :class:`APIGatewayHttpResolver`:
 
 * ``POST /projects/{project_id}/courier/validate``: validate only, never write;
-* ``POST /projects/{project_id}/courier/apply``: validate, then write when nothing is wrong.
+* ``POST /projects/{project_id}/courier/apply``: validate, then write when nothing is wrong;
+* ``GET /projects/{project_id}/courier/messages`` and ``.../messages/{message_id}``: the
+  project's message status records (:mod:`courier.status_api`).
 
 The body is the request without ``project_id`` (the path names the project; the route, not the
 body, decides ``dry_run``). The answer is the same JSON: ``200`` when valid, ``422`` when not,
@@ -29,6 +31,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from courier.status_api import MessageStatusApi
 from courier.validation.request import PatchRequest
 from courier.validation.types import Finding, ValidationResponse
 from courier.validation.validator import ConfigValidator, make_response
@@ -69,14 +72,30 @@ class ValidatorApi:
     ----------
     validator:
         Does the work.
+    messages:
+        Answers the message status routes (``None``: they are not routed).
     """
 
-    def __init__(self, validator: ConfigValidator) -> None:
+    def __init__(
+        self, validator: ConfigValidator, *, messages: MessageStatusApi | None = None
+    ) -> None:
         self.validator = validator
         self.resolver = APIGatewayHttpResolver()
         for route, dry_run in ROUTES.items():
             self.resolver.post(f"/projects/<project_id>/courier/{route}")(
                 self._route(route, dry_run=dry_run)
+            )
+        if messages is not None:
+            base = "/projects/<project_id>/courier/messages"
+            self.resolver.get(base)(
+                lambda project_id: self._status_answer(
+                    "messages", project_id, messages.list_messages, self._raw_query()
+                )
+            )
+            self.resolver.get(f"{base}/<message_id>")(
+                lambda project_id, message_id: self._status_answer(
+                    "message", project_id, messages.get_message, message_id
+                )
             )
 
     def handle(self, event: Any, context: LambdaContext) -> dict[str, Any]:
@@ -114,6 +133,27 @@ class ValidatorApi:
             return _http(200 if response["valid"] else 422, response)
 
         return answer
+
+    def _raw_query(self) -> str:
+        return str(self.resolver.current_event.raw_event.get("rawQueryString") or "")
+
+    def _status_answer(
+        self, route: str, project_id: str, answer: Callable[[str, str], tuple[int, Any]], arg: str
+    ) -> Response[str]:
+        status, body = answer(project_id, arg)
+        logger.info(
+            "message status %s",
+            status,
+            extra={
+                "route": route,
+                "project_id": project_id,
+                "caller": _caller(self.resolver.current_event.raw_event),
+                "error": body.get("error", {}).get("id"),
+            },
+        )
+        return Response(
+            status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body)
+        )
 
 
 def _http(status: int, response: ValidationResponse) -> Response[str]:
