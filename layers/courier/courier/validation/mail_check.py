@@ -19,13 +19,10 @@ Example
 >>> report["test_mail"]["accepted"], [step["step"] for step in report["steps"]][-3:]
 ... # doctest: +SKIP
 (True, ['MAIL', 'RCPT', 'DATA'])
->>> queue_id("250 2.0.0 Ok: queued as 4Xyz7K2d")
-'4Xyz7K2d'
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -35,23 +32,17 @@ from courier.deadline import Deadline
 from courier.errors import MessageError, SmtpError, Step, step_error
 from courier.message import build_email, envelope_recipient, envelope_sender
 from courier.tls import ClientCertificate
-from courier.transport import Transport
+from courier.transport import Transport, queue_id
 from courier.uri import ConnectionUri
 from courier.validation.paths import pointer
 from courier.validation.probe import not_run, probe
 from courier.validation.types import ConnectionReport, Finding
 
-__all__ = ["TEST_HEADER", "build_test_mail", "queue_id", "send_test_mail"]
+__all__ = ["TEST_HEADER", "build_test_mail", "send_test_mail"]
 
 TEST_HEADER = "X-Courier-Test"
 """The header (``true``) by which a test mail can be told from a real one."""
 
-_QUEUE_ID = (
-    re.compile(r"\bqueued as\s+<?([A-Za-z0-9](?:[\w.@=-]*[A-Za-z0-9])?)", re.IGNORECASE),
-    re.compile(r"\bid=<?([A-Za-z0-9](?:[\w.@=-]*[A-Za-z0-9])?)", re.IGNORECASE),
-)
-_ENHANCED_STATUS = re.compile(r"^2\.\d{1,3}\.\d{1,3}\s*")
-_ID_WORD = re.compile(r"[A-Za-z0-9][\w.@=-]{4,}[A-Za-z0-9]")
 _SENDER_CODES = frozenset({550, 551, 553, 554})
 
 
@@ -184,29 +175,6 @@ def build_test_mail(
         headers=extra,
         date=when,
     )
-
-
-def queue_id(reply: str) -> str | None:
-    """The id a server gave a mail in its reply to DATA, or ``None`` if it gave none.
-
-    Read leniently: ``queued as ID`` (Postfix), ``id=ID`` (Exim), otherwise the longest word
-    with a digit in it (``Ok 0100018c...-000000``, Amazon SES).
-
-    Example
-    -------
-    >>> queue_id("250 2.0.0 Ok: queued as ABC123"), queue_id("250 OK id=1rX2bC-000Abc-0d")
-    ('ABC123', '1rX2bC-000Abc-0d')
-    >>> queue_id("250 Ok 0100018c1b2a3d4e-5f6a7b8c-0000-000000"), queue_id("250 2.0.0 OK: queued")
-    ('0100018c1b2a3d4e-5f6a7b8c-0000-000000', None)
-    """
-    text = _ENHANCED_STATUS.sub("", reply.removeprefix("250").strip())
-    for pattern in _QUEUE_ID:
-        match = pattern.search(text)
-        if match:
-            return match[1]
-    words = [word.strip("<>()[],;:") for word in text.split()]
-    found = [w for w in words if _ID_WORD.fullmatch(w) and any(c.isdigit() for c in w)]
-    return max(found, key=len) if found else None
 
 
 def refusal_hint(error: SmtpError, *, own_address: bool) -> str | None:
