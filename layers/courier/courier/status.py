@@ -235,6 +235,7 @@ _DISPATCH_FIELDS = (
     "error_code",
     "error_message",
     "smtp_message_id",
+    "queue_id",
 )
 
 

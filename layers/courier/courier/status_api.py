@@ -44,7 +44,14 @@ from courier.template_data import TEMPLATE_TYPES
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "PARAMETERS", "MessageStatusApi", "decode_page_token"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "PARAMETERS",
+    "MessageStatusApi",
+    "decode_page_token",
+    "encode_page_token",
+]
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
@@ -121,7 +128,7 @@ class MessageStatusApi:
             heads, last = self._page(index, partition, filters, start, limit)
         except Exception as exc:  # boto's errors: the table's trouble, not the request's
             return error(503, "status_unavailable", f"the status table: {type(exc).__name__}")
-        token = _encode_page_token(last) if last is not None else None
+        token = encode_page_token(last) if last is not None else None
         return 200, {"messages": [_message(head) for head in heads], "next_page_token": token}
 
     def get_message(self, project_id: str, message_id: str) -> Answer:
@@ -269,7 +276,8 @@ def decode_page_token(token: str | None, *, index: str, partition: str) -> dict[
     return key
 
 
-def _encode_page_token(key: dict[str, Any]) -> str:
+def encode_page_token(key: dict[str, Any]) -> str:
+    """The opaque token of a start key (base64url of its JSON, unpadded)."""
     text = json.dumps(key, separators=(",", ":"), sort_keys=True)
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
