@@ -236,6 +236,21 @@ class LocalStack:
             names.append(str(parameter["Name"]))
         return names
 
+    def seed_status(self, path: Path) -> int:
+        """Write the message status items of a seed file (``{"items": [plain items]}``, as
+        ``events/<function>/status.seed.json``) into the status table; returns how many."""
+        from boto3.dynamodb.types import TypeSerializer
+
+        serializer = TypeSerializer()
+        items = json.loads(path.read_text(encoding="utf-8"))["items"]
+        dynamodb = self.aws.client("dynamodb")
+        for item in items:
+            dynamodb.put_item(
+                TableName=self.stack.status_table,
+                Item={name: serializer.serialize(value) for name, value in item.items()},
+            )
+        return len(items)
+
     def dead_letters(self) -> list[dict[str, str]]:
         """Every message in the DLQ (left there, visible): its ``courier.*`` attributes and its
         ``MessageId`` (the same as on the queue when SQS redrove it)."""

@@ -21,6 +21,8 @@ Beside ``<name>.json``, ``<name>.expected.json`` documents the outcome; every ke
 
 ``events/<dir>/ssm.seed.json``, when there is one, holds SSM parameters the folder's events
 expect; they are written (over the demo projects') before each of its events.
+``events/<dir>/status.seed.json`` likewise holds message status items (the status table's, as
+plain JSON) for the ``messages-*`` events.
 """
 
 from __future__ import annotations
@@ -114,6 +116,9 @@ def test_sample_event_gives_its_documented_outcome(
     seed = event_path.with_name("ssm.seed.json")
     if seed.is_file():
         fresh_stack.seed_parameters(seed)
+    status_seed = event_path.with_name("status.seed.json")
+    if status_seed.is_file():
+        fresh_stack.seed_status(status_seed)
 
     # WHEN it is invoked as `sam local invoke FUNCTION -e EVENT` would invoke it
     result = fresh_stack.invoke(function, event_path.read_text())
