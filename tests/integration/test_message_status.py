@@ -109,6 +109,19 @@ def bench(
     bench.stop()
 
 
+def redrive(sqs: Any, stack: StackResources, dead: Any) -> None:
+    """Move a dead-lettered message back to the queue, attributes and all (as a DLQ redrive
+    does: moto has no StartMessageMoveTask)."""
+    sqs.send_message(
+        QueueUrl=stack.queue_url,
+        MessageBody=dead["Body"],
+        MessageAttributes={
+            name: {"DataType": value["DataType"], "StringValue": value["StringValue"]}
+            for name, value in dead["MessageAttributes"].items()
+        },
+    )
+
+
 def drop_after_dot(event: Event) -> Action | None:
     """The server keeps the mail but hangs up before its reply to the final dot."""
     return Drop(keep=True) if event.point == "dot" else None
@@ -241,14 +254,7 @@ def test_maybe_delivered_then_redriven_continues_one_record(
     maybe = statuses.get(sqs_id, "acme")
     [dead] = bench.dead_letters()
     assert attributes(dead)["courier.maybe_delivered"] == "true"
-    bench.sqs.send_message(
-        QueueUrl=bench.stack.queue_url,
-        MessageBody=dead["Body"],
-        MessageAttributes={
-            name: {"DataType": value["DataType"], "StringValue": value["StringValue"]}
-            for name, value in dead["MessageAttributes"].items()
-        },
-    )
+    redrive(bench.sqs, bench.stack, dead)
     redriven = bench.receive()
     assert redriven["Records"][0]["messageId"] != sqs_id
     bench.run(redriven, sender=sender)
@@ -285,14 +291,7 @@ def test_a_redriven_message_that_is_delivered_ends_delivered(
     event = courier.receive()
     courier.run(event)
     [dead] = courier.dead_letters()
-    courier.sqs.send_message(
-        QueueUrl=courier.stack.queue_url,
-        MessageBody=dead["Body"],
-        MessageAttributes={
-            name: {"DataType": value["DataType"], "StringValue": value["StringValue"]}
-            for name, value in dead["MessageAttributes"].items()
-        },
-    )
+    redrive(courier.sqs, courier.stack, dead)
 
     # WHEN the redriven message is delivered
     assert courier.run(courier.receive()) == {"batchItemFailures": []}
