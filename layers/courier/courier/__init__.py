@@ -20,6 +20,8 @@ The library behind the bundle's Lambda functions. Each module owns one idea:
   of where each message ends, and the SQS handler's work; :mod:`.once`: at most one delivery
   per idempotency key; :mod:`.dead_letters`: what a DLQ message says; :mod:`.delivery_log`:
   what a later receive of a message must know; :mod:`.observability`: logs and metrics;
+- :mod:`.status`, :mod:`.status_table` and :mod:`.status_api`: each message's status record,
+  the sender's batched writes of it, and the routes that read it;
 - :mod:`.validation`: the config validator;
 - :mod:`.errors`: what can go wrong, by field and by SMTP step.
 
