@@ -10,9 +10,14 @@
     tracebacks (a TLS handshake a client gave up on) and each failed invocation's whole log.
 ``send``
     Puts a message on the queue of the running ``up``.
+``messages``
+    The status records of the running ``up`` (:mod:`local.messages`), read by the config
+    validator's own code for ``GET /projects/{project_id}/courier/messages``: a table, or with
+    ``--id`` one message and its dispatches.
 ``demo``
-    Runs :mod:`local.demo` and prints its summary; exit status 1 unless every message reached
-    its documented outcome. ``--verbose`` as for ``up``.
+    Runs :mod:`local.demo` and prints its summary, then its messages' status records; exit
+    status 1 unless every message reached its documented outcome and its record says so.
+    ``--verbose`` as for ``up``.
 """
 
 from __future__ import annotations
@@ -111,6 +116,31 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("body", help="the message (JSON), or '-' for stdin")
     send.add_argument("--workdir", type=Path, default=WORKDIR, help=argparse.SUPPRESS)
     send.set_defaults(run=_send)
+
+    messages = commands.add_parser(
+        "messages",
+        help="the status records of the running up (as GET .../courier/messages gives them)",
+        description="The message status records of the running `python -m local up`, read "
+        "through the config validator's code for GET /projects/{project_id}/courier/messages "
+        "(and .../messages/{id} with --id).",
+    )
+    messages.add_argument("--project", help="one project (default: every project with records)")
+    messages.add_argument("--recipient", help="only messages to this address (case ignored)")
+    messages.add_argument(
+        "--status",
+        help="only this status: processing, retrying, delivered, dead_lettered, maybe_delivered",
+    )
+    messages.add_argument("--template-type", help="only this template type")
+    messages.add_argument("--id", help="one message, with its dispatches")
+    messages.add_argument(
+        "--limit", type=_positive, default=50, help="the most messages listed (50)"
+    )
+    messages.add_argument("--json", action="store_true", help="the routes' JSON bodies")
+    messages.add_argument(
+        "-t", "--template", type=Path, help="default: .aws-sam/build/template.yaml if built"
+    )
+    messages.add_argument("--workdir", type=Path, default=WORKDIR, help=argparse.SUPPRESS)
+    messages.set_defaults(run=_messages)
 
     demo = commands.add_parser("demo", help="run the demo and print its summary")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="mail folder")
@@ -271,6 +301,71 @@ def _send(args: argparse.Namespace) -> int:
     queue_url = session.resource_values["CourierQueue"]["Ref"]
     message_id = sqs.send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"]
     print(message_id)
+    return 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number from 1: {text!r}")
+    return int(text)
+
+
+def _messages(args: argparse.Namespace) -> int:
+    from local.messages import (
+        MessagesError,
+        MessagesQuery,
+        find_message,
+        json_text,
+        list_messages,
+        message_lines,
+        message_table,
+    )
+    from local.status_reader import VALIDATOR, StatusReader, StatusReaderError
+
+    session = find_session(args.workdir / "session.json")
+    if session is None:
+        raise TemplateError(
+            "no local stack is up: start one with `python -m local up` (or `make up`), "
+            "send a message, then ask again"
+        )
+    if "MessageStatusTable" not in session.resource_values:
+        raise TemplateError("the running up has no status table: restart it with this checkout")
+    spec = resolve_function(
+        _template(args),
+        VALIDATOR,
+        parameter_overrides=LOCAL_OVERRIDES,
+        resource_values=session.resource_values,
+        region=session.region,
+    )
+    query = MessagesQuery(
+        project=args.project,
+        recipient=args.recipient,
+        status=args.status,
+        template_type=args.template_type,
+        limit=args.limit,
+    )
+    try:
+        with StatusReader(spec, extra_env=session.child_environment()) as reader:
+            if args.id is not None:
+                found = find_message(reader, args.id, args.project)
+                if args.json:
+                    print(json_text(found[0] if len(found) == 1 else found))
+                else:
+                    print("\n\n".join("\n".join(message_lines(message)) for message in found))
+                return 0
+            listed, more = list_messages(reader, query)
+    except (MessagesError, StatusReaderError) as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json_text({"messages": listed}))
+        return 0
+    if not listed:
+        print("no messages" + (" match" if query != MessagesQuery(limit=query.limit) else " yet"))
+        return 0
+    print("\n".join(message_table(listed)))
+    if more:
+        print(f"(the {len(listed)} newest; --limit for more)")
     return 0
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TextIO
 
 from local.demo_page import write_demo_page
+from local.demo_status import StatusCheck, Wanted, read_statuses
 from local.mailbox import Mailbox, mail_subject
 from local.mailservers import MODES
 from local.poller import BatchReport
@@ -36,6 +37,7 @@ from local.render import rendered_subjects
 from local.sandbox import SENDER, LocalStack
 from local.smtpd import Faults
 from local.stack import TEMPLATE
+from local.status_reader import VALIDATOR
 from local.summary import (
     DemoResult,
     MessageOutcome,
@@ -237,6 +239,7 @@ def run_demo(
         dead = _dead_letters(stack)
         outcomes = _outcomes(ids, stack, dead, journal)
         spec = stack.function(SENDER)
+        statuses = _statuses(stack, ids)
     seconds = time.monotonic() - started
     outcomes = _with_mail(
         outcomes,
@@ -252,6 +255,7 @@ def run_demo(
         preview=out_dir / "index.html",
         mail_files=len(mailbox.saved),
         batches=journal.batches,
+        statuses=tuple(statuses),
     )
     write_demo_page(result.preview, result)
     return result
@@ -278,6 +282,23 @@ def _with_mail(
         subject = mail_subject(mail_file) if mail_file is not None else None
         completed.append(replace(outcome, mail_file=mail_file, subject=subject or rendered))
     return completed
+
+
+def _statuses(stack: LocalStack, ids: dict[str, DemoMessage]) -> list[StatusCheck]:
+    """Each message's status record, read as the HTTP API's route reads it (the batches are
+    over: the mapping has stopped), checked against its documented outcome."""
+    default = stack.function(SENDER).environment.get("COURIER_DEFAULT_PROJECT") or "default"
+    wanted = [
+        Wanted(
+            number,
+            message.project or default,
+            message_id,
+            message.expected,
+            message.expected_attempts,
+        )
+        for number, (message_id, message) in enumerate(ids.items(), start=1)
+    ]
+    return read_statuses(stack.function(VALIDATOR), stack.child_environment(), wanted)
 
 
 def _dead_letters(stack: LocalStack) -> dict[str, dict[str, str]]:

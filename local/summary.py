@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from local.demo_status import StatusCheck, status_lines
 from local.mailservers import Mode
 from local.poller import BatchReport
 
@@ -87,10 +88,17 @@ class DemoResult:
     preview: Path
     mail_files: int
     batches: int
+    statuses: tuple[StatusCheck, ...] = ()
+    """Each message's status record, checked against its documented outcome."""
 
     @property
     def ok(self) -> bool:
-        """Every message reached its documented outcome in the documented number of attempts."""
+        """Every message reached its documented outcome in the documented number of attempts,
+        and its status record says so."""
+        return self.outcomes_ok and all(check.matches for check in self.statuses)
+
+    @property
+    def outcomes_ok(self) -> bool:
         return all(outcome.as_documented for outcome in self.outcomes)
 
 
@@ -179,10 +187,20 @@ def format_summary(result: DemoResult) -> str:
         "courier.* message attributes)",
         f"mail: {result.mail_files} .eml file(s); every message, with its mail or its cause: "
         f"{result.preview}",
-        "every message reached its documented outcome"
-        if result.ok
-        else "SOME MESSAGES DID NOT REACH THEIR DOCUMENTED OUTCOME",
     ]
+    if result.statuses:
+        lines += ["", *status_lines(result.statuses), ""]
+    lines.append(
+        "every message reached its documented outcome"
+        if result.outcomes_ok
+        else "SOME MESSAGES DID NOT REACH THEIR DOCUMENTED OUTCOME"
+    )
+    if result.statuses:
+        lines.append(
+            "every status record says so"
+            if all(check.matches for check in result.statuses)
+            else "SOME STATUS RECORDS DO NOT MATCH THEIR DOCUMENTED OUTCOME"
+        )
     return "\n".join(lines)
 
 

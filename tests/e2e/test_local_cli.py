@@ -148,16 +148,27 @@ def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], queue.Queue[str]
     stdout.close()
 
 
+class Printed:
+    """What ``up`` printed so far: ``printed(text)`` says whether a line has ``text``."""
+
+    def __init__(self, lines: queue.Queue[str]) -> None:
+        self._lines = lines
+        self._seen: list[str] = []
+
+    def count(self, text: str) -> int:
+        while not self._lines.empty():
+            self._seen.append(self._lines.get())
+        return sum(text in line for line in self._seen)
+
+    def __call__(self, text: str) -> bool:
+        return self.count(text) > 0
+
+
 def test_up_serves_invoke_and_send_until_interrupted(
     up: tuple[subprocess.Popen[str], queue.Queue[str], Path], tmp_path: Path
 ) -> None:
     process, lines, workdir = up
-    seen: list[str] = []
-
-    def printed(text: str) -> bool:
-        while not lines.empty():
-            seen.append(lines.get())
-        return any(text in line for line in seen)
+    printed = Printed(lines)
 
     # GIVEN `python -m local up`, once it says it is up
     wait_for(lambda: printed(READY_LINE), seconds=60, what="up to start")
@@ -205,6 +216,76 @@ def test_up_serves_invoke_and_send_until_interrupted(
     assert (workdir / "mail" / "index.html").read_text().count("<section>") == 2
 
 
+def test_messages_shows_the_status_records_of_the_running_up(
+    up: tuple[subprocess.Popen[str], queue.Queue[str], Path], tmp_path: Path
+) -> None:
+    process, lines, workdir = up
+    printed = Printed(lines)
+
+    # GIVEN `up`, and two messages it has delivered and dead-lettered
+    wait_for(lambda: printed(READY_LINE), seconds=60, what="up to start")
+    delivered = {
+        "project_id": "smtps",
+        "recipient": "Ada@example.org",
+        "template_type": "login_code_valid",
+        "template_data": {"login_code": "123456"},
+    }
+    sent = [
+        run_local("send", body, "--workdir", workdir, cwd=tmp_path).stdout.strip()
+        for body in (json.dumps(delivered), '{"recipient": "ada@example.org", "template_type": ')
+    ]
+    wait_for(lambda: printed.count("batch of 1: 1 done") == 2, seconds=30, what="both batches")
+
+    # WHEN `messages` lists every project's, then one recipient's, then shows one message
+    listed = run_local("messages", "--workdir", workdir, "-t", TEMPLATE, cwd=tmp_path)
+    ada = run_local(
+        "messages", "--recipient", "ada@example.org", "--project", "smtps", "--json",
+        "--workdir", workdir, "-t", TEMPLATE, cwd=tmp_path,
+    )  # fmt: skip
+    one = run_local("messages", "--id", sent[0], "--workdir", workdir, "-t", TEMPLATE, cwd=tmp_path)
+    unknown = run_local(
+        "messages", "--id", "nope", "--workdir", workdir, "-t", TEMPLATE, cwd=tmp_path
+    )
+
+    # THEN the table has both, newest first, as the routes give them
+    assert listed.returncode == 0, listed.stderr
+    table = [re.split(r"\s{2,}", line) for line in listed.stdout.splitlines()]
+    assert table[0] == [
+        "id",
+        "project",
+        "template type",
+        "recipient",
+        "status",
+        "sends",
+        "updated (UTC)",
+    ]
+    assert [row[:6] for row in table[1:]] == [
+        [sent[1], "default", "-", "-", "dead_lettered", "1"],
+        [sent[0], "smtps", "login_code_valid", "Ada@example.org", "delivered", "1"],
+    ]
+    # ... the listing of one recipient (its case ignored) is the route's JSON
+    assert ada.returncode == 0, ada.stderr
+    assert [m["id"] for m in json.loads(ada.stdout)["messages"]] == [sent[0]]
+    # ... one message comes with its dispatch: the DATA step, the server's 250 and its Message-ID
+    assert one.returncode == 0, one.stderr
+    assert "status      delivered" in one.stdout
+    dispatch = next(line for line in one.stdout.splitlines() if line.startswith("1  "))
+    assert re.split(r"\s{2,}", dispatch)[2:4] == ["success", "DATA"]
+    assert re.search(r"250 2\.0\.0 OK.*<courier\.[0-9a-f]+@smtps\.courier\.example>", dispatch)
+    # ... and an unknown id is an error that names where it looked
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == "Error: no message nope in any project (default, smtps)"
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 0
+
+
+def test_messages_without_a_running_up_says_how_to_start_one(tmp_path: Path) -> None:
+    done = run_local("messages", "--workdir", tmp_path / "local", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "no local stack is up: start one with `python -m local up`" in done.stderr
+
+
 ROW = re.compile(r"^(\d+)\s{2,}")
 
 
@@ -214,11 +295,8 @@ def test_the_demo_gives_every_message_its_documented_outcome(tmp_path: Path) -> 
 
     # THEN it ends by itself, status 0, with one summary line per message
     assert done.returncode == 0, done.stdout + done.stderr
-    rows = {
-        int(match.group(1)): re.split(r"\s{2,}", line.strip())
-        for line in done.stdout.splitlines()
-        if (match := ROW.match(line))
-    }
+    summary, statuses = done.stdout.split("\nstatus records (", 1)
+    rows = table_rows(summary)
     # columns: #, message, project, mode, outcome, tries, server saw, cause
     outcome = {n: (row[2], row[4], row[5]) for n, row in rows.items()}
     assert outcome == {
@@ -255,6 +333,37 @@ def test_the_demo_gives_every_message_its_documented_outcome(tmp_path: Path) -> 
     assert "<th>error code</th><td>message_not_json</td>" in page
     assert "<li>try 1: retried after smtp_rcpt (451 4.7.1 greylisted" in page
     assert page.count('<iframe sandbox title="HTML part"') == 7
+    # ... and, last, each message's status record as the HTTP API's route reads it, matching
+    # its documented outcome (the greylisted one delivered after 2 dispatches)
+    # columns: #, recipient, template type, status, sends, last error
+    records = {n: tuple(row[1:]) for n, row in table_rows(statuses).items()}
+    assert records == {
+        1: ("ada+starttls@example.org", "recovery_code_valid", "delivered", "1", "-"),
+        2: (
+            "ada+starttls-skip-verify@example.org",
+            "verification_code_valid",
+            "delivered",
+            "1",
+            "-",
+        ),
+        3: ("ada+cleartext@example.org", "login_code_valid", "delivered", "1", "-"),
+        4: ("ada+smtps@example.org", "registration_code_valid", "delivered", "1", "-"),
+        5: ("ada+smtps-skip-verify@example.org", "recovery_valid", "delivered", "1", "-"),
+        6: ("ada+smtps-server-name@example.org", "verification_valid", "delivered", "1", "-"),
+        7: ("nobody@example.org", "recovery_code_valid", "dead_lettered", "1", "smtp_rcpt"),
+        8: ("greylisted@example.org", "login_code_valid", "delivered", "2", "smtp_rcpt"),
+        9: ("-", "-", "dead_lettered", "1", "message_not_json"),
+    }
+    assert statuses.rstrip().endswith("every status record says so")
+
+
+def table_rows(text: str) -> dict[int, list[str]]:
+    """The numbered rows of a printed table, split into their cells."""
+    return {
+        int(match.group(1)): re.split(r"\s{2,}", line.strip())
+        for line in text.splitlines()
+        if (match := ROW.match(line))
+    }
 
 
 # Every workflow of the README's "Local use" section, run as written there.
