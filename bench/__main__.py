@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import batch, cold_start, throughput, validator
+from bench import batch, cold_start, status_overhead, throughput, validator
 from bench.environment import ROOT, handler_module, lambda_environment
 from bench.network import Network
 from bench.report import figure_lines, table_lines
@@ -62,21 +62,33 @@ def main(argv: Sequence[str] | None = None) -> None:
                 runs=options.memory_runs,
                 directory=Path(scratch),
             )
+            _progress(
+                f"status records: {options.status_runs} pairs of batches of {options.messages}, "
+                "with and without"
+            )
+            statuses = status_overhead.measure(
+                endpoints,
+                messages=options.messages,
+                runs=options.status_runs,
+                directory=Path(scratch),
+            )
             far = network.close()
     count = sum(run.batch for run in [*sent.runs, sent.undelayed])
-    count += options.messages * options.memory_runs
+    count += options.messages * (options.memory_runs + 2 * options.status_runs)
     if far.messages != count:
         raise SystemExit(f"the server accepted {far.messages} of the {count} messages sent")
 
     throughput_figures, throughput_notes = throughput.summarize(sent, delay=delay)
     batch_figures, batch_notes = batch.summarize(handled, messages=options.messages)
-    figures = throughput_figures + cold_figures + batch_figures + validator_figures
+    status_figures, status_notes = status_overhead.summarize(statuses)
+    figures = throughput_figures + cold_figures + batch_figures + status_figures
+    figures += validator_figures
     notes += throughput_notes
     notes.append(
         f"proxy: {far.connections} connections, each chunk written {far.mean_lateness * 1e3:.2f}"
         f" ms after due on average (max {far.max_lateness * 1e3:.1f} ms)"
     )
-    notes += cold_notes + batch_notes + validator_notes
+    notes += cold_notes + batch_notes + status_notes + validator_notes
 
     lines = figure_lines(figures) + [""] + [f"# {note}" for note in notes] + [""]
     lines += table_lines(figures)
@@ -93,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--import-runs", type=int, default=9, help="cold imports of each (9)")
     parser.add_argument("--memory-runs", type=int, default=3, help="batch processes (3)")
     parser.add_argument("--messages", type=int, default=100, help="messages per batch process")
+    parser.add_argument(
+        "--status-runs", type=int, default=5, help="batch pairs with and without status (5)"
+    )
     parser.add_argument("--validator-runs", type=int, default=21, help="validator patches (21)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the lines")
     return parser

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,15 @@ from bench.report import Figure, Target, median
 from bench.workload import message_bodies
 from local.aws import EmbeddedAws
 
-__all__ = ["RSS_TARGET", "SSM_TARGET", "BatchFigures", "BatchResult", "measure", "summarize"]
+__all__ = [
+    "RSS_TARGET",
+    "SSM_TARGET",
+    "BatchFigures",
+    "BatchResult",
+    "measure",
+    "run_batch",
+    "summarize",
+]
 
 RSS_TARGET = Target("at_most", 60, " MB")
 SSM_TARGET = Target("at_most", 2)
@@ -45,6 +54,8 @@ class BatchResult:
     calls: dict[str, dict[str, int]]
     """API calls during the batch: service → operation → count."""
     failures: int
+    seconds: float
+    """The handler's call, wall clock."""
 
     @property
     def extra_mb(self) -> float:
@@ -69,28 +80,11 @@ class BatchFigures:
 
 def measure(endpoints: Endpoints, *, messages: int, runs: int, directory: Path) -> BatchFigures:
     """Handle a batch of ``messages`` ``runs`` times, each in a fresh process."""
-    from local.stack import load_template
-
-    function = load_template()["Resources"][FUNCTION]["Properties"]
-    results: list[BatchResult] = []
     with EmbeddedAws(region=REGION) as aws:
-        for run in range(runs):
-            aws.reset()  # each run starts from an empty AWS
-            dead_letter_queue_url, event = _queued_batch(aws, endpoints, messages)
-            event_file = directory / f"event-{run}.json"
-            event_file.write_text(json.dumps(event), encoding="utf-8")
-            environment = {
-                **lambda_environment(),
-                **aws.child_environment(),
-                "COURIER_DLQ_URL": dead_letter_queue_url,
-                "SSL_CERT_FILE": endpoints.ca_file,
-                "COURIER_ALLOW_PRIVATE_SMTP_HOSTS": "true",  # the server is on loopback
-                "_X_AMZN_TRACE_ID": _TRACE_ID,  # as during an invocation: traced, sampled
-            }
-            result = _invoke(function, event_file, directory / f"result-{run}.json", environment)
-            if result.failures:
-                raise RuntimeError(f"{result.failures} of {messages} messages were not delivered")
-            results.append(result)
+        results = [
+            run_batch(aws, endpoints, messages=messages, directory=directory, name=f"memory-{run}")
+            for run in range(runs)
+        ]
     services = sorted({service for result in results for service in result.calls})
     return BatchFigures(
         extra_mb=median(result.extra_mb for result in results),
@@ -99,6 +93,59 @@ def measure(endpoints: Endpoints, *, messages: int, runs: int, directory: Path) 
         calls=results[-1].calls,
         runs=runs,
     )
+
+
+def run_batch(
+    aws: EmbeddedAws,
+    endpoints: Endpoints,
+    *,
+    messages: int,
+    directory: Path,
+    name: str,
+    extra_env: Mapping[str, str] | None = None,
+) -> BatchResult:
+    """One batch of ``messages``, end to end, from an empty AWS, handled in a fresh process.
+
+    Parameters
+    ----------
+    aws:
+        moto's server (reset here).
+    endpoints:
+        The SMTP server (its undelayed port is used).
+    messages:
+        The batch's size.
+    directory:
+        Where the event and the result go (``{name}-event.json``, ``{name}-result.json``).
+    name:
+        The run's name.
+    extra_env:
+        On top of the function's environment (e.g. ``COURIER_STATUS_TABLE`` empty).
+
+    Raises
+    ------
+    RuntimeError
+        The invocation failed, or not every message was delivered.
+    """
+    from local.stack import load_template
+
+    function = load_template()["Resources"][FUNCTION]["Properties"]
+    aws.reset()  # each run starts from an empty AWS
+    dead_letter_queue_url, event = _queued_batch(aws, endpoints, messages)
+    event_file = directory / f"{name}-event.json"
+    event_file.write_text(json.dumps(event), encoding="utf-8")
+    environment = {
+        **lambda_environment(),
+        **aws.child_environment(),
+        "COURIER_DLQ_URL": dead_letter_queue_url,
+        "SSL_CERT_FILE": endpoints.ca_file,
+        "COURIER_ALLOW_PRIVATE_SMTP_HOSTS": "true",  # the server is on loopback
+        "_X_AMZN_TRACE_ID": _TRACE_ID,  # as during an invocation: traced, sampled
+        **(extra_env or {}),
+    }
+    result = _invoke(function, event_file, directory / f"{name}-result.json", environment)
+    if result.failures:
+        raise RuntimeError(f"{result.failures} of {messages} messages were not delivered")
+    return result
 
 
 def _invoke(

@@ -2,11 +2,11 @@
 
 ``python -m bench.invoke --event EVENT.json --timeout 60 --out RESULT.json`` is what a Lambda
 execution environment does with one SQS event: import the handler module (init), then call
-``lambda_handler`` once. It notes the peak RSS after init and after the call, and counts every
-AWS API call of the call by service and operation, with a botocore ``before-call`` handler
-installed the way moto installs its own (before any session exists), so the handler's clients
-need no change. It imports nothing else that allocates: the event is prepared by
-:mod:`bench.batch`, and AWS is a moto server in another process (``AWS_ENDPOINT_URL``).
+``lambda_handler`` once. It notes the call's wall-clock time, the peak RSS after init and after
+the call, and counts every AWS API call of the call by service and operation, with a botocore
+``before-call`` handler installed the way moto installs its own (before any session exists), so
+the handler's clients need no change. It imports nothing else that allocates: the event is
+prepared by :mod:`bench.batch`, and AWS is a moto server in another process (``AWS_ENDPOINT_URL``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import json
 import os
 import re
 import resource
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     before = peak_rss_kb()
     calls.clear()
+    started = time.perf_counter()
     response = handler(event, context)
+    seconds = time.perf_counter() - started
     after = peak_rss_kb()
 
     by_service: dict[str, dict[str, int]] = {}
@@ -79,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         "rss_after_kb": after,
         "calls": by_service,
         "failures": len(response["batchItemFailures"]),
+        "seconds": seconds,
     }
     options.out.write_text(json.dumps(result), encoding="utf-8")
 

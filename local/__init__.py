@@ -1,6 +1,7 @@
 """Running courier on one machine without Docker or AWS (docs/design.md §7).
 
-``python -m local`` (:mod:`local.cli`) has ``invoke``, ``up``, ``send`` and ``demo``. The parts:
+``python -m local`` (:mod:`local.cli`) has ``invoke``, ``up``, ``send``, ``messages`` and
+``demo``. The parts:
 
 - :mod:`local.template` resolves a function of ``template.yaml`` with the SAM CLI's providers;
   :mod:`local.invoke` runs it in a child process (:mod:`local._runtime`), as
@@ -13,6 +14,9 @@
 - :mod:`local.sandbox` puts it all together; :mod:`local.up` and :mod:`local.demo` (with
   :mod:`local.summary` and its page, :mod:`local.demo_page`; :mod:`local.render` renders the
   subjects of mail that never arrived) are the long-running stack and ``make demo``.
+- :mod:`local.status_reader` reads the message status records with the config validator's own
+  code (in a child process with its environment); :mod:`local.messages` is ``python -m local
+  messages`` and :mod:`local.demo_status` the demo's check of them.
 - :mod:`local.sam_env` is the ``--env-vars`` file ``up`` writes for the real ``sam local
   invoke``.
 """
