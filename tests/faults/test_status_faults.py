@@ -30,7 +30,7 @@ FAULTS: dict[str, tuple[str, dict[str, Any]]] = {
     "the start's write fails": ("BatchWriteItem", {"times": 1}),
     "the end's write fails": (
         "BatchWriteItem",
-        {"when": lambda params: "attempt#" in str(params)},
+        {"when": lambda params: "'processing'" not in str(params)},  # the outcomes
     ),
     "throttled": ("BatchWriteItem", {"code": "ProvisionedThroughputExceededException"}),
 }

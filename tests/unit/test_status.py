@@ -4,13 +4,14 @@ page tokens, queue ids, the sender's batching of writes, and the table in templa
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from courier.observability import mask_recipient, masked
 from courier.outcomes import Cause
-from courier.status import Dispatch, Head, MessageRef, Status, timestamp
+from courier.status import Dispatch, Head, MessageRef, Status, from_item, head_of, timestamp
 from courier.status_api import decode_page_token, encode_page_token
 from courier.status_table import BATCH_WRITE_ITEMS, TRIES, StatusBatch, StatusTable
 from courier.transport import queue_id
@@ -46,6 +47,7 @@ def test_a_head_item_has_the_contracts_fields_and_no_others() -> None:
         "updated_at": "1970-01-01T00:00:20.000000Z",
         "last_error_code": "smtp_rcpt",
         "smtp_message_id": "<courier.1@acme.example>",
+        "dispatches": [],
         "expires_at": 99,
     }
 
@@ -67,15 +69,14 @@ def test_a_failed_dispatch_keeps_the_reply_bounded_and_without_its_code() -> Non
         smtp_reply="550 " + "5.1.1 gone " * 100,
     )
 
-    # WHEN it becomes attempt 3's item
-    item = Dispatch.failed(at=timestamp(0), cause=cause, smtp_message_id=None).item(
-        pk="acme#m", number=3, expires_at=7
-    )
+    # WHEN it becomes attempt 3 in a head
+    dispatch = Dispatch.failed(at=timestamp(0), cause=cause, smtp_message_id=None)
+    head = replace(HEAD, dispatches=(replace(dispatch, attempt=3),))
+    [item] = head.item(expires_at=7)["dispatches"]
 
     # THEN it has the contract's fields, the reply without its code, both texts bounded
     assert set(item) == {
-        "pk",
-        "sk",
+        "attempt",
         "created_at",
         "status",
         "step",
@@ -85,9 +86,8 @@ def test_a_failed_dispatch_keeps_the_reply_bounded_and_without_its_code() -> Non
         "error_message",
         "smtp_message_id",
         "queue_id",
-        "expires_at",
     }
-    assert (item["sk"], item["status"], item["reply_code"]) == ("attempt#0003", "failed", 550)
+    assert (item["attempt"], item["status"], item["reply_code"]) == (3, "failed", 550)
     assert item["reply"].startswith("5.1.1 gone")
     assert len(item["reply"]) == 512
     assert len(item["error_message"]) == 1024
@@ -187,12 +187,14 @@ class FakeClient:
 
     def __init__(self, *, heads: list[dict[str, Any]] | None = None, stubborn: int = 0) -> None:
         self.writes: list[int] = []
+        self.reads = 0
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
         self.heads = heads or []
         self.stubborn = stubborn
         self.fail_reads = False
 
     def batch_get_item(self, **arguments: Any) -> dict[str, Any]:
+        self.reads += 1
         if self.fail_reads:
             raise RuntimeError("no table")
         return {"Responses": {"T": self.heads}}
@@ -226,22 +228,69 @@ def table(client: FakeClient) -> StatusTable:
     return StatusTable(table_name="T", client=client, clock=lambda: float(next(clock)))  # type: ignore[arg-type]
 
 
-def test_a_batch_is_one_write_at_its_start_and_one_per_25_items_at_its_end() -> None:
-    # GIVEN 20 messages of one invocation
-    client = FakeClient()
-    batch = StatusBatch(table(client))
-    messages = refs(20)
+def stored(client: FakeClient, message_id: str) -> Head:
+    return head_of(from_item(client.items[(f"acme#{message_id}", "message")]))
 
-    # WHEN they are begun, delivered and flushed
+
+def deliver_all(client: FakeClient, messages: list[MessageRef]) -> None:
+    """One invocation that begins ``messages``, delivers each and flushes."""
+    batch = StatusBatch(table(client))
     batch.begin(messages)
     for ref in messages:
         batch.delivered(ref, reply="OK", smtp_message_id=None)
     batch.flush()
 
-    # THEN: 20 processing heads in one call, then 40 items (heads and attempts) in 25 + 15
-    assert client.writes == [20, 25, 15]
-    assert client.items[("acme#m-7", "message")]["status"] == {"S": "delivered"}
-    assert client.items[("acme#m-7", "attempt#0001")]["status"] == {"S": "success"}
+
+def test_a_batch_is_one_write_at_its_start_and_one_at_its_end_per_25_heads() -> None:
+    # GIVEN 20 messages of one invocation
+    client = FakeClient()
+    messages = refs(20)
+
+    # WHEN they are begun, delivered and flushed
+    deliver_all(client, messages)
+
+    # THEN: 20 processing heads in one call, then the 20 heads, each with its attempt, in one
+    assert client.writes == [20, 20]
+    assert set(client.items) == {("acme#" + ref.message_id, "message") for ref in messages}
+    head = stored(client, "m-7")
+    assert (head.status, head.send_count) == (Status.DELIVERED, 1)
+    assert [(d.attempt, d.status) for d in head.dispatches] == [(1, "success")]
+
+
+def test_a_batch_of_100_makes_9_status_calls() -> None:
+    # GIVEN an invocation of 100 messages
+    client = FakeClient()
+
+    # WHEN they are begun, delivered and flushed
+    deliver_all(client, refs(100))
+
+    # THEN one BatchGetItem, 4 BatchWriteItems of processing heads and 4 of the outcomes
+    assert (client.reads, client.writes) == (1, [25] * 8)
+
+
+def test_a_head_keeps_the_last_50_dispatches_numbered_on() -> None:
+    # GIVEN a message that failed in 60 invocations, each reading the head the last one wrote
+    client = FakeClient()
+    [ref] = refs(1)
+    cause = Cause(kind="smtp", code="smtp_timeout", message="slow", step="DATA")
+    for _ in range(60):
+        batch = StatusBatch(table(client))
+        batch.begin([ref])
+        batch.failed(ref, Status.RETRYING, cause, smtp_message_id="<x>")
+        batch.flush()
+        client.heads = [client.items[(ref.pk, "message")]]
+    created = stored(client, "m-0").created_at
+
+    # WHEN one more delivers it
+    deliver_all(client, [ref])
+
+    # THEN the head counts 61 sends and keeps attempts 12 to 61, oldest first
+    head = stored(client, "m-0")
+    assert (head.status, head.send_count, head.created_at) == (Status.DELIVERED, 61, created)
+    assert len(head.dispatches) == 50
+    assert [d.attempt for d in head.dispatches] == list(range(12, 62))
+    assert [d.status for d in head.dispatches[-2:]] == ["failed", "success"]
+    assert [d.created_at for d in head.dispatches] == sorted(d.created_at for d in head.dispatches)
 
 
 def test_unprocessed_items_are_written_again_and_the_rest_counted_lost() -> None:
@@ -260,7 +309,13 @@ def test_unprocessed_items_are_written_again_and_the_rest_counted_lost() -> None
 
 def test_attempts_continue_the_record_and_a_duplicate_restores_the_head() -> None:
     # GIVEN a message dead-lettered before with two attempts, and one delivered before
-    previous = Head(**{**HEAD.__dict__, "id": "m-0", "status": Status.DEAD_LETTERED})
+    earlier = tuple(
+        Dispatch(created_at=timestamp(n), status="failed", attempt=n, error_code="smtp_rcpt")
+        for n in (1, 2)
+    )
+    previous = Head(
+        **{**HEAD.__dict__, "id": "m-0", "status": Status.DEAD_LETTERED, "dispatches": earlier}
+    )
     delivered = Head(**{**HEAD.__dict__, "id": "m-1", "status": Status.DELIVERED})
     serialized = [
         {k: _typed(v) for k, v in head.item(expires_at=1).items()} for head in (previous, delivered)
@@ -277,12 +332,15 @@ def test_attempts_continue_the_record_and_a_duplicate_restores_the_head() -> Non
     batch.flush()
 
     # THEN the first has attempt 3 and keeps its created_at; the second is delivered again
-    head = client.items[("acme#m-0", "message")]
-    assert (head["status"], head["send_count"]) == ({"S": "retrying"}, {"N": "3"})
-    assert head["created_at"] == {"S": HEAD.created_at}
-    assert ("acme#m-0", "attempt#0003") in client.items
-    assert client.items[("acme#m-1", "message")]["status"] == {"S": "delivered"}
-    assert ("acme#m-1", "attempt#0003") not in client.items
+    head = stored(client, "m-0")
+    assert (head.status, head.send_count, head.created_at) == (Status.RETRYING, 3, HEAD.created_at)
+    assert [(d.attempt, d.status, d.error_code) for d in head.dispatches] == [
+        (1, "failed", "smtp_rcpt"),
+        (2, "failed", "smtp_rcpt"),
+        (3, "failed", "smtp_timeout"),
+    ]
+    again = stored(client, "m-1")
+    assert (again.status, again.send_count, again.dispatches) == (Status.DELIVERED, 2, ())
 
 
 def test_heads_that_cannot_be_read_are_not_recorded_at_all() -> None:

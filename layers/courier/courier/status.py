@@ -1,11 +1,12 @@
 """A status record per message: where it is, and each attempt at it (docs/design.md §9).
 
-Per message, the status table holds a head item (``sk`` ``message``) and one item per attempt,
-a *dispatch* in Kratos's word (``sk`` ``attempt#0001``, ...), all under ``pk``
-``{project_id}#{message_id}``: the message's id is its idempotency key's
-(:func:`courier.dead_letters.message_key`: its own ``id``, else the SQS id it was first received
-with, kept through a DLQ redrive), so retries and redrives continue one record. Neither item
-holds the body, ``template_data`` or any code. This module is the records' shape;
+Per message, the status table holds one item (``sk`` ``message``, the *head*) under ``pk``
+``{project_id}#{message_id}``, with its attempts inside it: ``dispatches``, Kratos's word, a
+list oldest first of at most :data:`MAX_DISPATCHES` (the latest), each numbered. The message's
+id is its idempotency key's (:func:`courier.dead_letters.message_key`: its own ``id``, else the
+SQS id it was first received with, kept through a DLQ redrive), so retries and redrives continue
+one record. The item holds neither the body, nor ``template_data``, nor any code; its texts are
+bounded, so a full history stays far below DynamoDB's 400 KB. This module is the records' shape;
 :mod:`courier.status_table` writes them, :mod:`courier.status_api` reads them.
 
 Example
@@ -14,14 +15,14 @@ Example
 ...             recipient="Ada@example.org", status=Status.DELIVERED, send_count=1,
 ...             created_at=timestamp(0), updated_at=timestamp(1))
 >>> item = head.item(expires_at=86400)
->>> item["pk"], item["sk"], item["project_recipient"]
-('acme#reset-42', 'message', 'acme#ada@example.org')
+>>> item["pk"], item["sk"], item["project_recipient"], item["dispatches"]
+('acme#reset-42', 'message', 'acme#ada@example.org', [])
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -34,13 +35,14 @@ from courier.transport import queue_id
 
 __all__ = [
     "HEAD_SORT_KEY",
+    "HEAD_VIEW",
+    "MAX_DISPATCHES",
     "PROJECT_INDEX",
     "RECIPIENT_INDEX",
     "Dispatch",
     "Head",
     "MessageRef",
     "Status",
-    "attempt_sort_key",
     "from_item",
     "head_of",
     "partition_key",
@@ -56,6 +58,8 @@ RECIPIENT_INDEX = "by_recipient"
 MAX_REPLY = 512
 """Characters of a server's reply kept in a dispatch."""
 MAX_ERROR_MESSAGE = 1024
+MAX_DISPATCHES = 50
+"""Dispatches a head keeps: the latest, the older ones dropped (at most some 2 KB each)."""
 
 _deserializer = TypeDeserializer()
 
@@ -82,17 +86,6 @@ def partition_key(project_id: str, message_id: str) -> str:
     'acme#reset-42'
     """
     return f"{project_id}#{message_id}"
-
-
-def attempt_sort_key(number: int) -> str:
-    """``sk`` of attempt ``number`` (from 1): sorts before ``message``, oldest first.
-
-    Example
-    -------
-    >>> attempt_sort_key(3)
-    'attempt#0003'
-    """
-    return f"attempt#{number:04d}"
 
 
 def recipient_partition(project_id: str, recipient: str) -> str:
@@ -134,55 +127,14 @@ class MessageRef:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Head:
-    """The head item: the message as a whole."""
-
-    project_id: str
-    id: str
-    template_type: str | None
-    recipient: str | None
-    status: Status
-    send_count: int
-    created_at: str
-    updated_at: str
-    last_error_code: str | None = None
-    """The error code of the latest failed dispatch (kept after a later success)."""
-    smtp_message_id: str | None = None
-    """The ``Message-ID`` of the latest dispatch that composed the mail."""
-
-    def item(self, *, expires_at: int) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "pk": partition_key(self.project_id, self.id),
-            "sk": HEAD_SORT_KEY,
-            **{name: getattr(self, name) for name in _HEAD_FIELDS},
-            "status": str(self.status),
-            "expires_at": expires_at,
-        }
-        if self.recipient is not None:  # sparse: only addressable messages are in the index
-            item["project_recipient"] = recipient_partition(self.project_id, self.recipient)
-        return item
-
-
-_HEAD_FIELDS = (
-    "project_id",
-    "id",
-    "template_type",
-    "recipient",
-    "send_count",
-    "created_at",
-    "updated_at",
-    "last_error_code",
-    "smtp_message_id",
-)
-
-
-@dataclass(frozen=True, kw_only=True)
 class Dispatch:
     """One attempt at a message: what the server said, and the error if it failed."""
 
     created_at: str
     status: str
     """``success`` or ``failed``."""
+    attempt: int = 0
+    """Its number, from 1 over retries and redrives (``0`` until it is recorded)."""
     step: str | None = None
     reply_code: int | None = None
     reply: str | None = None
@@ -221,12 +173,22 @@ class Dispatch:
             smtp_message_id=smtp_message_id,
         )
 
-    def item(self, *, pk: str, number: int, expires_at: int) -> dict[str, Any]:
-        fields = {name: getattr(self, name) for name in _DISPATCH_FIELDS}
-        return {"pk": pk, "sk": attempt_sort_key(number), **fields, "expires_at": expires_at}
+    def value(self) -> dict[str, Any]:
+        """The map it is in the head's ``dispatches``."""
+        return {name: getattr(self, name) for name in _DISPATCH_FIELDS}
+
+    @classmethod
+    def of(cls, value: Mapping[str, Any]) -> Dispatch:
+        """The dispatch of a map of ``dispatches`` (plain values, numbers as ``Decimal``)."""
+        fields: dict[str, Any] = {name: value.get(name) for name in _DISPATCH_FIELDS}
+        for name in ("attempt", "reply_code"):
+            number = fields[name]
+            fields[name] = int(number) if number is not None else None
+        return cls(**fields)
 
 
 _DISPATCH_FIELDS = (
+    "attempt",
     "created_at",
     "status",
     "step",
@@ -239,6 +201,55 @@ _DISPATCH_FIELDS = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class Head:
+    """The head item: the message as a whole, with its latest dispatches."""
+
+    project_id: str
+    id: str
+    template_type: str | None
+    recipient: str | None
+    status: Status
+    send_count: int
+    created_at: str
+    updated_at: str
+    last_error_code: str | None = None
+    """The error code of the latest failed dispatch (kept after a later success)."""
+    smtp_message_id: str | None = None
+    """The ``Message-ID`` of the latest dispatch that composed the mail."""
+    dispatches: tuple[Dispatch, ...] = field(default=(), repr=False)
+    """Oldest first, the latest :data:`MAX_DISPATCHES` (a listing reads heads without them)."""
+
+    def item(self, *, expires_at: int) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "pk": partition_key(self.project_id, self.id),
+            "sk": HEAD_SORT_KEY,
+            **{name: getattr(self, name) for name in _HEAD_FIELDS},
+            "status": str(self.status),
+            "dispatches": [dispatch.value() for dispatch in self.dispatches],
+            "expires_at": expires_at,
+        }
+        if self.recipient is not None:  # sparse: only addressable messages are in the index
+            item["project_recipient"] = recipient_partition(self.project_id, self.recipient)
+        return item
+
+
+_HEAD_FIELDS = (
+    "project_id",
+    "id",
+    "template_type",
+    "recipient",
+    "send_count",
+    "created_at",
+    "updated_at",
+    "last_error_code",
+    "smtp_message_id",
+)
+
+HEAD_VIEW = ("pk", "sk", "project_recipient", "status", *_HEAD_FIELDS)
+"""The attributes of a head without its dispatches (as a listing reads it)."""
+
+
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """A DynamoDB item (typed JSON) as plain values, numbers as ``int``."""
     plain = {name: _deserializer.deserialize(value) for name, value in item.items()}
@@ -246,6 +257,8 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def head_of(values: Mapping[str, Any]) -> Head:
-    """The :class:`Head` of a head item's plain values (:func:`from_item`)."""
+    """The :class:`Head` of a head item's plain values (:func:`from_item`); without
+    ``dispatches`` (a listing's view, :data:`HEAD_VIEW`) it has none."""
     fields: dict[str, Any] = {name: values.get(name) for name in _HEAD_FIELDS}
-    return Head(**fields, status=Status(values["status"]))
+    dispatches = tuple(Dispatch.of(value) for value in values.get("dispatches") or ())
+    return Head(**fields, status=Status(values["status"]), dispatches=dispatches)

@@ -30,8 +30,10 @@ from courier.config import check_project_id
 from courier.errors import ConfigError
 from courier.status import (
     HEAD_SORT_KEY,
+    HEAD_VIEW,
     PROJECT_INDEX,
     RECIPIENT_INDEX,
+    Dispatch,
     Head,
     Status,
     from_item,
@@ -132,7 +134,7 @@ class MessageStatusApi:
         return 200, {"messages": [_message(head) for head in heads], "next_page_token": token}
 
     def get_message(self, project_id: str, message_id: str) -> Answer:
-        """``GET .../messages/{id}``: the head and its dispatches."""
+        """``GET .../messages/{id}``: the head and its dispatches (one item, one ``Query``)."""
         try:
             check_project_id(project_id)
         except ConfigError as exc:
@@ -140,33 +142,20 @@ class MessageStatusApi:
         if self.table_name is None:
             return _not_configured()
         pk = partition_key(project_id, unquote(message_id))
-        items: list[dict[str, Any]] = []
-        arguments: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": pk}},
-            "ConsistentRead": True,
-        }
-        try:
-            while True:
-                answer = self.client.query(**arguments)
-                items += answer.get("Items", [])
-                if "LastEvaluatedKey" not in answer:
-                    break
-                arguments["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        try:  # a Query of the one key, as the validator may only query the table
+            answer = self.client.query(
+                TableName=self.table_name,
+                KeyConditionExpression="pk = :pk AND sk = :sk",
+                ExpressionAttributeValues={":pk": {"S": pk}, ":sk": {"S": HEAD_SORT_KEY}},
+                ConsistentRead=True,
+            )
         except Exception as exc:
             return error(503, "status_unavailable", f"the status table: {type(exc).__name__}")
-        heads = [item for item in items if item["sk"]["S"] == HEAD_SORT_KEY]
-        if not heads:
+        items = answer.get("Items", [])
+        if not items:
             return error(404, "message_not_found", f"project {project_id} has no such message")
-        dispatches = sorted(
-            (from_item(item) for item in items if item["sk"]["S"] != HEAD_SORT_KEY),
-            key=lambda item: str(item["sk"]),
-        )
-        return 200, {
-            **_message(head_of(from_item(heads[0]))),
-            "dispatches": [_dispatch(d) for d in dispatches],
-        }
+        head = head_of(from_item(items[0]))
+        return 200, {**_message(head), "dispatches": [_dispatch(d) for d in head.dispatches]}
 
     def _page(
         self,
@@ -182,7 +171,12 @@ class MessageStatusApi:
             "TableName": self.table_name,
             "IndexName": index,
             "KeyConditionExpression": "#partition = :partition",
-            "ExpressionAttributeNames": {"#partition": name},
+            # the heads without their dispatches (the indexes project every attribute)
+            "ProjectionExpression": ", ".join(f"#{field}" for field in HEAD_VIEW),
+            "ExpressionAttributeNames": {
+                "#partition": name,
+                **{f"#{field}": field for field in HEAD_VIEW},
+            },
             "ExpressionAttributeValues": {":partition": {"S": partition}},
             "ScanIndexForward": False,
         }
@@ -301,16 +295,16 @@ def _message(head: Head) -> dict[str, Any]:
     }
 
 
-def _dispatch(item: dict[str, Any]) -> dict[str, Any]:
-    code = item.get("error_code")
+def _dispatch(dispatch: Dispatch) -> dict[str, Any]:
+    code = dispatch.error_code
     return {
-        "attempt": int(str(item["sk"]).rpartition("#")[2]),
-        "created_at": item.get("created_at"),
-        "status": item.get("status"),
-        "step": item.get("step"),
-        "reply_code": item.get("reply_code"),
-        "reply": item.get("reply"),
-        "smtp_message_id": item.get("smtp_message_id"),
-        "queue_id": item.get("queue_id"),
-        "error": {"code": code, "message": item.get("error_message")} if code else None,
+        "attempt": dispatch.attempt,
+        "created_at": dispatch.created_at,
+        "status": dispatch.status,
+        "step": dispatch.step,
+        "reply_code": dispatch.reply_code,
+        "reply": dispatch.reply,
+        "smtp_message_id": dispatch.smtp_message_id,
+        "queue_id": dispatch.queue_id,
+        "error": {"code": code, "message": dispatch.error_message} if code else None,
     }

@@ -2,9 +2,11 @@
 
 :class:`StatusBatch` is the account of one invocation: :meth:`~StatusBatch.begin` reads the
 heads of the batch's messages and marks them ``processing`` (one ``BatchGetItem``, one
-``BatchWriteItem``); the outcomes are collected and :meth:`~StatusBatch.flush` writes them (one
-``BatchWriteItem`` per 25 items, unprocessed items tried again). A failing status table costs
-the status, never the mail: both log it, count ``StatusWriteFailures`` and carry on.
+``BatchWriteItem`` per 25 heads); each outcome appends its dispatch to the head read, and
+:meth:`~StatusBatch.flush` writes the heads again, history and all (one ``BatchWriteItem`` per
+25, unprocessed items tried again): ``1 + 2 * ceil(n / 25)`` calls for ``n`` messages. A failing
+status table costs the status, never the mail: both log it, count ``StatusWriteFailures`` and
+carry on.
 
 Example
 -------
@@ -29,6 +31,7 @@ from courier.observability import count_status_write_failure, logger
 from courier.outcomes import Cause
 from courier.status import (
     HEAD_SORT_KEY,
+    MAX_DISPATCHES,
     Dispatch,
     Head,
     MessageRef,
@@ -140,7 +143,8 @@ class StatusTable:
 
 
 class StatusBatch:
-    """The status of one invocation's messages, written in two batches (see the module).
+    """The status of one invocation's heads, written at its start and at its end (see the
+    module).
 
     Parameters
     ----------
@@ -156,7 +160,6 @@ class StatusBatch:
         """Each known message's head as it was before this invocation."""
         self._heads: dict[str, Head] = {}
         self._pending: dict[str, Head] = {}
-        self._dispatches: list[dict[str, Any]] = []
         self._expires_at = 0
 
     def begin(self, refs: Iterable[MessageRef]) -> None:
@@ -226,14 +229,12 @@ class StatusBatch:
         self._heads[ref.pk] = self._pending[ref.pk] = head
 
     def flush(self) -> None:
-        """Write the outcomes collected (heads and dispatches)."""
-        if self._table is None or not (self._pending or self._dispatches):
+        """Write the outcomes collected (the heads, each with its dispatches)."""
+        if self._table is None or not self._pending:
             return
         with _guarded("the batch's outcomes"):
-            heads = [head.item(expires_at=self._expires_at) for head in self._pending.values()]
-            self._write([*heads, *self._dispatches])
+            self._write([head.item(expires_at=self._expires_at) for head in self._pending.values()])
         self._pending.clear()
-        self._dispatches.clear()
 
     def _dispatch(self, ref: MessageRef, status: Status, dispatch: Dispatch) -> None:
         head = self._heads.get(ref.pk)
@@ -247,11 +248,9 @@ class StatusBatch:
             updated_at=dispatch.created_at,
             last_error_code=dispatch.error_code or head.last_error_code,
             smtp_message_id=dispatch.smtp_message_id or head.smtp_message_id,
+            dispatches=(*head.dispatches, replace(dispatch, attempt=number))[-MAX_DISPATCHES:],
         )
         self._heads[ref.pk] = self._pending[ref.pk] = head
-        self._dispatches.append(
-            dispatch.item(pk=ref.pk, number=number, expires_at=self._expires_at)
-        )
 
     def _write(self, items: list[dict[str, Any]]) -> None:
         assert self._table is not None
