@@ -19,6 +19,7 @@ import pytest
 
 from courier.validation.api import logger
 from local.lambda_context import LocalLambdaContext
+from tests.conftest import StartServer
 
 ROOT = Path(__file__).resolve().parents[2]
 COURIER = "/services/identity/config/courier"
@@ -262,3 +263,43 @@ def test_an_smtp_timeout_that_fits_gives_no_stack_warning(handler: ModuleType) -
     body = json.dumps({"add": [f'{COURIER}/smtp/from_name="Acme"']})
     status, result = invoke(handler, http_event("validate", body))
     assert (status, result["warnings"]) == (200, [])
+
+
+def test_the_validate_route_sends_a_test_mail(
+    aws: None, monkeypatch: pytest.MonkeyPatch, start_smtpd: StartServer
+) -> None:
+    # GIVEN the deployed handler, with acme's own STARTTLS server on loopback
+    server = start_smtpd(listener="starttls", password=CANARY)
+    for name, value in {
+        "COURIER_ALLOW_PRIVATE_SMTP_HOSTS": "true",
+        "COURIER_SMTP_TIMEOUT_SECONDS": "5",
+        "POWERTOOLS_SERVICE_NAME": "courier-config-validator",
+    }.items():
+        monkeypatch.setenv(name, value)
+    boto3.client("ssm").put_parameter(
+        Name="/courier/acme/smtp/connection_uri",
+        Value=f"smtp://user:{CANARY}@127.0.0.1:{server.port}/",
+        Type="SecureString",
+    )
+    body = json.dumps(
+        {
+            "add": [f'{COURIER}/smtp/from_address="hello@acme.example"'],
+            "send_test_to": "ops@acme.example",
+        }
+    )
+
+    # WHEN the HTTP API's validate route is asked for a test send
+    status, result = invoke(load_app(), http_event("validate", body))
+
+    # THEN the test mail went through DATA and reached the server, and nothing was written
+    assert (status, result["valid"], result["applied"]) == (200, True, False), result["errors"]
+    assert result["connection"]["test_mail"]["accepted"] is True
+    assert [step["step"] for step in result["connection"]["steps"]][-3:] == [
+        "MAIL",
+        "RCPT",
+        "DATA",
+    ]
+    [received] = server.messages
+    assert (received.mail_from, received.rcpt_tos) == ("hello@acme.example", ("ops@acme.example",))
+    assert received.message["X-Courier-Test"] == "true"
+    assert CANARY not in json.dumps(result)
