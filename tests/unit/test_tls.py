@@ -219,6 +219,7 @@ def test_nothing_is_written_to_the_temporary_directory(
     if not courier.tls._MEMORY_FILES:
         pytest.skip("no memfd_create here")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    courier.tls._context_for.cache_clear()  # a context built before would be reused
 
     # WHEN a certificate is checked and loaded into a context
     certificate = load(pem.chain, pem.key)
@@ -235,6 +236,7 @@ def test_without_memory_files_the_files_are_private_and_removed(
     # GIVEN a system without anonymous memory files, its temporary directory watched
     monkeypatch.setattr(courier.tls, "_MEMORY_FILES", False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    courier.tls._context_for.cache_clear()  # a context built before would be reused
     modes: list[tuple[int, int]] = []
     write = courier.tls._private_file
 
@@ -299,3 +301,25 @@ def test_the_transport_refuses_a_certificate_without_tls_before_any_io(pem: Pem)
     with pytest.raises(ConfigError) as caught:
         Transport(uri, timeout=5, client_certificate=load(pem.chain, pem.key))
     assert caught.value.code == "client_cert_without_tls"
+
+
+def test_one_context_serves_every_session_of_a_policy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # GIVEN two projects' URIs with the same TLS policy, and one with another server name
+    first = ConnectionUri.parse("smtps://a:pw-1@mx.example.com/")
+    second = ConnectionUri.parse("smtp://b:pw-2@mx.example.com:587/")
+    other = ConnectionUri.parse("smtps://a:pw-1@mx.example.com/?server_name=mail.example.com")
+
+    # THEN the trust store is loaded once for the policy, not once per session
+    before = build_ssl_context(first)
+    assert build_ssl_context(second) is before
+    assert build_ssl_context(other) is not build_ssl_context(first)
+    assert build_ssl_context(other).server_name == "mail.example.com"  # type: ignore[attr-defined]
+
+    # AND pointing SSL_CERT_FILE elsewhere gives a context that trusts that store
+    bundle = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    assert build_ssl_context(first) is not before
+    assert build_ssl_context(first).cert_store_stats()["x509_ca"] == 1

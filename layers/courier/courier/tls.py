@@ -184,6 +184,9 @@ def build_ssl_context(
     Trust comes from the system store, so ``SSL_CERT_FILE`` (or ``SSL_CERT_DIR``) points it at
     another CA bundle without a code path of its own.
 
+    The context is built once per process for each policy (server name, verification, client
+    certificate, trust store location) and shared by every session with that policy.
+
     Parameters
     ----------
     uri:
@@ -197,10 +200,26 @@ def build_ssl_context(
         ``client_certificate`` was not checked by :func:`load_client_certificate` and cannot
         be loaded (its codes).
     """
+    # One context per process and policy: building one loads the system trust store (tens of
+    # ms of CPU), and a context is made to be shared by many connections. The trust store's
+    # location is part of the policy: SSL_CERT_FILE may point elsewhere later in a process.
+    trust_store = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    return _context_for(
+        uri.tls_server_name, uri.verify_certificate, client_certificate, trust_store
+    )
+
+
+@lru_cache(maxsize=64)
+def _context_for(
+    server_name: str,
+    verify: bool,
+    client_certificate: ClientCertificate | None,
+    trust_store: tuple[str | None, str | None],
+) -> ssl.SSLContext:
     context = _ServerNameContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.server_name = uri.tls_server_name
+    context.server_name = server_name
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if uri.verify_certificate:
+    if verify:
         context.load_default_certs(ssl.Purpose.SERVER_AUTH)
     else:
         context.check_hostname = False
