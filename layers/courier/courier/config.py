@@ -62,6 +62,7 @@ __all__ = [
     "is_known_project",
     "parameter_names",
     "parse_project_config",
+    "project_context",
     "project_unknown",
 ]
 
@@ -254,15 +255,13 @@ def parse_project_config(
             )
         except ConfigError as exc:
             uri_error = exc
-    context = ConfigContext(
+    context = project_context(
+        names,
         has_own_uri=connection_uri is not None,
-        uri_parameter=f"the SecureString {names.connection_uri}",
         default_sender_exists=default_connection_uri is not None,
-        default_sender_parameter=default_connection_uri_parameter
-        or "DefaultConnectionUriParameter",
+        default_connection_uri_parameter=default_connection_uri_parameter,
         client_cert_pem=client_cert_pem,
         client_key_pem=client_key_pem,
-        client_secret_parameters=(names.client_cert, names.client_key),
         connection_uri=uri,
         allow_private_hosts=allow_private_hosts,
     )
@@ -292,6 +291,33 @@ def parse_project_config(
         templates=_template_overrides(templates, fetched=context.fetched),
         message_retries=message_retries,
         client_certificate=client_certificate(smtp, context),
+    )
+
+
+def project_context(
+    names: ParameterNames,
+    *,
+    has_own_uri: bool,
+    default_sender_exists: bool,
+    default_connection_uri_parameter: str | None,
+    client_cert_pem: str | None,
+    client_key_pem: str | None,
+    connection_uri: ConnectionUri | None,
+    allow_private_hosts: bool,
+) -> ConfigContext:
+    """What the rules need to know of a project besides its tree, with its parameters named
+    as the messages name them: for the sender reading a config and the validator alike."""
+    return ConfigContext(
+        has_own_uri=has_own_uri,
+        uri_parameter=f"the SecureString {names.connection_uri}",
+        default_sender_exists=default_sender_exists,
+        default_sender_parameter=default_connection_uri_parameter
+        or "DefaultConnectionUriParameter",
+        client_cert_pem=client_cert_pem,
+        client_key_pem=client_key_pem,
+        client_secret_parameters=(names.client_cert, names.client_key),
+        connection_uri=connection_uri,
+        allow_private_hosts=allow_private_hosts,
     )
 
 

@@ -34,6 +34,7 @@ from courier.validation.types import Finding
 
 __all__ = [
     "apply_patch",
+    "parsed_uri",
     "redacted_tree",
     "replaces_whole_tree",
     "secret_copies",
@@ -205,7 +206,7 @@ def redacted_tree(config: dict[str, Any], uri: object) -> dict[str, Any]:
     shown = copy.deepcopy(config)
     if uri is None:
         return shown
-    parsed = _parsed(uri)
+    parsed = parsed_uri(uri)
     redacted = parsed.redacted() if parsed is not None else HIDDEN_URI
     if isinstance(uri, str):
         shown = _masked(shown, _secrets(uri, parsed))
@@ -219,7 +220,7 @@ def secret_copies(config: dict[str, Any], uri: object) -> list[str]:
     ``copy`` it anywhere)."""
     if not isinstance(uri, str):
         return []
-    secrets = _secrets(uri, _parsed(uri))
+    secrets = _secrets(uri, parsed_uri(uri))
     found: list[str] = []
 
     def walk(node: object, parts: list[str]) -> None:
@@ -233,7 +234,9 @@ def secret_copies(config: dict[str, Any], uri: object) -> list[str]:
     return found
 
 
-def _parsed(uri: object) -> ConnectionUri | None:
+def parsed_uri(uri: object) -> ConnectionUri | None:
+    """``uri`` parsed, or ``None`` if it is not a URI that parses (its errors are reported
+    elsewhere)."""
     if not isinstance(uri, str):
         return None
     try:

@@ -26,6 +26,7 @@ from courier.config import (
     DEFAULT_LOCAL_NAME,
     is_known_project,
     parameter_names,
+    project_context,
     project_unknown,
 )
 from courier.config_rules import ConfigContext, canonical_tree, client_certificate
@@ -36,6 +37,7 @@ from courier.uri import ConnectionUri
 from courier.validation.checks import check_tree
 from courier.validation.document import (
     apply_patch,
+    parsed_uri,
     redacted_tree,
     replaces_whole_tree,
     secret_copies,
@@ -140,7 +142,7 @@ class ConfigValidator:
         connection = None
         if request.check_connection:
             connection = self._check_connection(
-                request, config, uri, stored, findings, remaining_seconds, context
+                request, config, findings, remaining_seconds, context
             )
         versions, applied = stored.versions, False
         if not request.dry_run and not any(finding.is_error for finding in findings):
@@ -178,20 +180,16 @@ class ConfigValidator:
                 uri, allow_private_hosts=self.settings.allow_private_hosts
             )
             findings.extend(uri_findings)
-        elif stored.default_connection_uri is not None:
-            target = _parsed_or_none(stored.default_connection_uri)
+        else:
+            target = parsed_uri(stored.default_connection_uri)
         names = parameter_names(project_id, prefix=self.settings.prefix)
-        default_parameter = (
-            self.settings.default_connection_uri_parameter or "DefaultConnectionUriParameter"
-        )
-        context = ConfigContext(
+        context = project_context(
+            names,
             has_own_uri=uri is not None,
-            uri_parameter=f"the SecureString {names.connection_uri}",
             default_sender_exists=stored.default_connection_uri is not None,
-            default_sender_parameter=default_parameter,
+            default_connection_uri_parameter=self.settings.default_connection_uri_parameter,
             client_cert_pem=stored.client_cert,
             client_key_pem=stored.client_key,
-            client_secret_parameters=(names.client_cert, names.client_key),
             connection_uri=target,
             allow_private_hosts=self.settings.allow_private_hosts,
         )
@@ -199,7 +197,9 @@ class ConfigValidator:
             check_tree(
                 config,
                 context=context,
-                default_sender=f"{default_parameter}, from {self.settings.default_from_address}",
+                default_sender=(
+                    f"{context.default_sender_parameter}, from {self.settings.default_from_address}"
+                ),
             )
         )
         # The sender's rule: a project without parameters of its own does not exist. An empty
@@ -236,8 +236,6 @@ class ConfigValidator:
         self,
         request: PatchRequest,
         config: dict[str, Any],
-        uri: object,
-        stored: StoredConfig,
         findings: list[Finding],
         remaining_seconds: float | None,
         context: ConfigContext,
@@ -251,8 +249,7 @@ class ConfigValidator:
                 )
             )
             return None
-        raw = uri if uri is not None else stored.default_connection_uri
-        target = ConnectionUri.parse(raw) if isinstance(raw, str) else None
+        target = context.connection_uri  # parsed by _check: the project's, or the default
         if target is None:  # no URI at all is an error already reported
             return None
         timeout, deadline = self.settings.smtp_timeout, None
@@ -318,13 +315,6 @@ class ConfigValidator:
             )
         )
         return versions, True
-
-
-def _parsed_or_none(raw: str) -> ConnectionUri | None:
-    try:
-        return ConnectionUri.parse(raw)
-    except ValueError:
-        return None
 
 
 def _changed(expected: Versions, current: Versions, when: str) -> Finding:
