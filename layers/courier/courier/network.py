@@ -25,7 +25,13 @@ import socket
 
 from courier.errors import ConfigError, SmtpConnectError
 
-__all__ = ["is_public_unicast", "resolve_smtp_host", "why_not_public"]
+__all__ = [
+    "first_not_public",
+    "is_public_unicast",
+    "resolve_addresses",
+    "resolve_smtp_host",
+    "why_not_public",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -213,22 +219,48 @@ def resolve_smtp_host(
     [('127.0.0.1', 2525)]
     """
     try:
-        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = resolve_addresses(host, port)
     except OSError as exc:
         raise SmtpConnectError(
             f"cannot resolve {host} ({exc.strerror or exc})", endpoint=endpoint
         ) from exc
-    addresses = list(dict.fromkeys((str(info[4][0]), port) for info in answers))
-    if not allow_private:
-        for address, _ in addresses:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-            reason = why_not_public(ip)
-            if reason is not None:
-                raise ConfigError(
-                    "connection_uri.host",
-                    "smtp_host_not_public",
-                    f"{host} resolves to {ip}, {reason}; courier only connects to globally "
-                    "routable unicast addresses unless the stack parameter "
-                    "AllowPrivateSmtpHosts is true (for local use and single-project stacks)",
-                )
-    return addresses
+    refused = None if allow_private else first_not_public(addresses)
+    if refused is not None:
+        ip, reason = refused
+        raise ConfigError(
+            "connection_uri.host",
+            "smtp_host_not_public",
+            f"{host} resolves to {ip}, {reason}; courier only connects to globally "
+            "routable unicast addresses unless the stack parameter "
+            "AllowPrivateSmtpHosts is true (for local use and single-project stacks)",
+        )
+    return [(address, port) for address in addresses]
+
+
+def resolve_addresses(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to for a TCP connection, in the resolver's order.
+
+    Raises
+    ------
+    OSError
+        The name does not resolve.
+    """
+    answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in answers))
+
+
+def first_not_public(addresses: list[str]) -> tuple[IPAddress, str] | None:
+    """The first of ``addresses`` the guard refuses and why (:func:`why_not_public`), or
+    ``None`` when every one is globally routable unicast.
+
+    Example
+    -------
+    >>> first_not_public(["192.0.32.10", "10.0.0.7"])[0]
+    IPv4Address('10.0.0.7')
+    """
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 scope id is not the address
+        reason = why_not_public(ip)
+        if reason is not None:
+            return ip, reason
+    return None

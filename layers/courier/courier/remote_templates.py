@@ -17,7 +17,6 @@ most :data:`MAX_TEMPLATE_BYTES` of UTF-8 text, and the whole fetch within
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import socket
 import ssl
 import time
@@ -25,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from courier.errors import ConfigError
-from courier.network import why_not_public
+from courier.network import first_not_public, resolve_addresses
 
 __all__ = ["FETCH_TIMEOUT_SECONDS", "MAX_TEMPLATE_BYTES", "fetch_template"]
 
@@ -177,26 +176,23 @@ def fetch_template(
 
 def _checked_addresses(host: str, port: int, *, field: str, allow_private_hosts: bool) -> list[str]:
     try:
-        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = resolve_addresses(host, port)
     except OSError as exc:
         raise ConfigError(
             field,
             "template_remote_failed",
             f"{host} does not resolve ({exc.strerror or type(exc).__name__})",
         ) from None
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in answers))
-    if not allow_private_hosts:
-        for address in addresses:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-            reason = why_not_public(ip)
-            if reason is not None:
-                raise ConfigError(
-                    field,
-                    "template_remote_not_public",
-                    f"{host} resolves to {ip}, {reason}; courier only fetches templates from "
-                    "globally routable unicast addresses unless the stack parameter "
-                    "AllowPrivateSmtpHosts is true",
-                )
+    refused = None if allow_private_hosts else first_not_public(addresses)
+    if refused is not None:
+        ip, reason = refused
+        raise ConfigError(
+            field,
+            "template_remote_not_public",
+            f"{host} resolves to {ip}, {reason}; courier only fetches templates from "
+            "globally routable unicast addresses unless the stack parameter "
+            "AllowPrivateSmtpHosts is true",
+        )
     return addresses
 
 
