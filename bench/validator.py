@@ -14,15 +14,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import boto3
 from moto import mock_aws
 
 from bench.report import Figure, median
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+from local.lambda_context import LocalLambdaContext
 
 __all__ = ["ValidatorTimes", "measure", "summarize"]
 
@@ -38,16 +36,6 @@ class ValidatorTimes:
     bad: list[float]
     good: list[float]
     errors: int
-
-
-class _Context:
-    """The part of a Lambda context the validator reads."""
-
-    function_name = "ConfigValidatorFunction"
-    aws_request_id = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 def _request(*, bad: bool) -> dict[str, Any]:
@@ -86,7 +74,7 @@ def _measure(runs: int) -> ValidatorTimes:
         settings = StackSettings.from_environment({})
         store = SsmConfigStore(settings=settings, boto3_client=ssm)
         api = ValidatorApi(ConfigValidator(settings=settings, store=store))
-        context = cast("LambdaContext", _Context())
+        context = LocalLambdaContext("ConfigValidatorFunction")
         requests = {"bad": _request(bad=True), "good": _request(bad=False)}
         errors = len(api.handle(requests["bad"], context)["errors"])
         if api.handle(requests["good"], context)["errors"]:
