@@ -160,6 +160,14 @@ class ConfigContext:
     converted: dict[Parts, str] = field(default_factory=dict, compare=False)
     """The Jinja each Go template override converts to, by its place: for review."""
 
+    def fetch(self, uri: str, field: str) -> str:
+        """The ``https://`` template ``uri``, fetched once per reading (:attr:`fetched`)."""
+        if uri not in self.fetched:
+            self.fetched[uri] = fetch_template(
+                uri, field=field, allow_private_hosts=self.allow_private_hosts
+            )
+        return self.fetched[uri]
+
 
 # --- the kinds of setting ------------------------------------------------------------------
 
@@ -389,7 +397,7 @@ class TemplateUri(Rule):
             return
         field_name = ".".join(parts)
         try:
-            source = _template_source(value, field_name, context)
+            source = load_override_source(value, field=field_name, fetch=context.fetch)
             converted = converted_jinja(source, field=field_name)
             if converted is not None:
                 context.converted[parts] = converted
@@ -406,17 +414,6 @@ class TemplateUri(Rule):
                 )
             else:
                 yield Problem(parts, exc.code, exc.message)
-
-
-def _template_source(uri: str, field_name: str, context: ConfigContext) -> str:
-    """The source a template URI names; an ``https://`` one fetched once per reading."""
-    if uri.partition("://")[0].lower() not in ("https", "http"):
-        return load_override_source(uri, field=field_name)
-    if uri not in context.fetched:
-        context.fetched[uri] = fetch_template(
-            uri, field=field_name, allow_private_hosts=context.allow_private_hosts
-        )
-    return context.fetched[uri]
 
 
 def _wrong_kind(parts: Parts, description: str, value: object) -> Problem:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -184,7 +184,9 @@ def render(
     return RenderedMail(subject=subject, plaintext=plaintext, html=html)
 
 
-def load_override_source(uri: str, *, field: str) -> str:
+def load_override_source(
+    uri: str, *, field: str, fetch: Callable[[str, str], str] | None = None
+) -> str:
     """Return the Jinja2 source that a template override URI names.
 
     Parameters
@@ -194,6 +196,9 @@ def load_override_source(uri: str, *, field: str) -> str:
         relative to (or absolute and inside) :data:`TEMPLATE_DIR`.
     field:
         The setting being read, for errors, e.g. ``templates.recovery_code_valid.email.subject``.
+    fetch:
+        How an ``https://`` (or ``http://``) URI is fetched, given the URI and ``field``: when
+        a config is read (:mod:`courier.remote_templates`). Without it, such a URI is refused.
 
     Raises
     ------
@@ -215,6 +220,8 @@ def load_override_source(uri: str, *, field: str) -> str:
         return _decode_base64(rest, field=field)
     if scheme == "file":
         return read_bundled_file(rest, root=TEMPLATE_DIR, field=field, kind=_TEMPLATE_FILE)
+    if scheme in ("http", "https") and fetch is not None:
+        return fetch(uri, field)
     if scheme in ("http", "https"):
         raise ConfigError(
             field,
