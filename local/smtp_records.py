@@ -37,9 +37,12 @@ class Faults:
     """Replies for some recipients the first time only; later RCPTs are accepted (greylisting)."""
     data_reply: str | None = None
     drop_in_data: bool = False
+    """Close the connection when the message arrives, without replying."""
     hang_up_after_message: bool = False
     """Accept each message, then close the connection (as servers do with idle sessions)."""
-    """Close the connection when the message arrives, without replying."""
+    ehlo_barrier: int = 0
+    """Answer no session's first EHLO until this many sessions have sent theirs: sessions
+    opened one after another never get past it, sessions opened side by side all do."""
 
 
 @dataclass

@@ -97,6 +97,8 @@ class _Handler:
     def __init__(self, recorder: SmtpServer) -> None:
         self._recorder = recorder
         self._refused_once: set[str] = set()
+        self._greeted: set[int] = set()
+        self._all_here: asyncio.Event | None = None
 
     async def handle_EHLO(
         self,
@@ -107,10 +109,23 @@ class _Handler:
         responses: list[str],
     ) -> list[str]:
         session.host_name = hostname
+        await self._barrier(session)
         if self._recorder.pipelining:
             # aiosmtpd reads pipelined commands but does not say so (RFC 2920).
             responses.insert(-1, "250-PIPELINING")
         return responses
+
+    async def _barrier(self, session: Session) -> None:
+        """Hold the first EHLO of each session until ``Faults.ehlo_barrier`` sessions came."""
+        wanted = self._recorder.faults.ehlo_barrier
+        if not wanted or id(session) in self._greeted:
+            return
+        self._greeted.add(id(session))
+        if self._all_here is None:
+            self._all_here = asyncio.Event()
+        if len(self._greeted) >= wanted:
+            self._all_here.set()
+        await self._all_here.wait()
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]

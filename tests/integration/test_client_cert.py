@@ -18,10 +18,11 @@ import trustme
 
 from courier.config import ProjectConfig
 from courier.deadline import Deadline
-from courier.delivery import Connections, compose
+from courier.delivery import compose
 from courier.errors import ConfigError, SmtpTlsError, Step
 from courier.message import CourierMessage
 from courier.outcomes import cause_of
+from courier.sessions import Delivery, Sessions
 from courier.tls import ClientCertificate, build_ssl_context, load_client_certificate
 from courier.transport import Transport
 from courier.uri import ConnectionUri
@@ -152,14 +153,16 @@ def test_a_projects_certificate_reaches_its_session(
         recipient=RECIPIENT, template_type="login_code_valid", template_data={"login_code": "1"}
     )
 
-    # WHEN the batch's connections send a message of the project
-    connections = Connections(timeout=5, allow_private_hosts=True)
-    try:
-        connections.send(compose(mail, config), config, deadline=Deadline.after(10))
-    finally:
-        connections.close_all()
+    # WHEN the batch's sessions send a message of the project
+    delivery = Delivery(mail=compose(mail, config), config=config)
+    Sessions(timeout=5, allow_private_hosts=True, connections_for=lambda own: own or 2).deliver(
+        [delivery], deadline=Deadline.after(10)
+    )
 
-    # THEN the session presented the project's certificate
+    # THEN it arrived
+    assert isinstance(delivery.result, str)
+
+    # AND the session presented the project's certificate
     assert [subject["commonName"] for subject in mtls.client_subjects] == ["acme-mailer"]
 
 

@@ -375,12 +375,14 @@ def test_a_mixed_batch_of_ten(courier: Courier) -> None:
     response = courier.run(event)
 
     # THEN only the 450 is retried, four are dead-lettered with their causes, five arrived
-    # in order over one SMTP session
+    # over the project's two sessions (seven mails went to the server: two per session's worth)
     assert failed_ids(response) == [busy]
     codes = sorted(attributes(m)["courier.error_code"] for m in courier.dead_letters())
     assert codes == ["message_not_json", "message_schema", "recipient_invalid", "smtp_rcpt"]
-    assert [m.rcpt_tos for m in server.messages] == [(f"user{n}@example.org",) for n in range(5)]
-    assert len(server.client_sessions) == 1
+    assert sorted(m.rcpt_tos for m in server.messages) == [
+        (f"user{n}@example.org",) for n in range(5)
+    ]
+    assert len(server.client_sessions) == 2
 
 
 def test_a_redelivered_message_is_not_sent_twice(courier: Courier) -> None:
@@ -415,6 +417,45 @@ def test_two_projects_use_their_own_servers_and_senders(courier: Courier) -> Non
     assert acme_mail.message["From"] == "Acme <hello@acme.example>"
     assert acme_mail.mail_from == "hello@acme.example"
     assert default_mail.message["From"] == "no-reply@courier.example"
+
+
+def test_ten_projects_of_a_batch_are_sent_side_by_side(courier: Courier) -> None:
+    # GIVEN ten projects whose server answers no EHLO until ten sessions have sent one (serial
+    # sessions would never get past the first)
+    server = courier.server("p0", faults=Faults(ehlo_barrier=10))
+    uri = courier.ssm.get_parameter(Name=courier.uri_parameter("p0"), WithDecryption=True)
+    for n in range(1, 10):
+        courier.ssm.put_parameter(
+            Name=courier.uri_parameter(f"p{n}"),
+            Value=uri["Parameter"]["Value"],
+            Type="SecureString",
+        )
+    courier.push(*(recovery(f"user{n}@example.org", project_id=f"p{n}") for n in range(10)))
+
+    # WHEN one batch holds a message of each
+    response = courier.run(courier.receive())
+
+    # THEN all ten arrived, over ten sessions open at once
+    assert response == {"batchItemFailures": []}
+    assert sorted(m.rcpt_tos[0] for m in server.messages) == sorted(
+        f"user{n}@example.org" for n in range(10)
+    )
+    assert len(server.client_sessions) == 10
+
+
+def test_a_projects_max_connections_limits_its_sessions(courier: Courier) -> None:
+    # GIVEN a project that allows one connection, with eight messages in a batch
+    server = courier.server("acme")
+    courier.configure("acme", {"smtp": {"max_connections": 1}})
+    courier.push(*(recovery(f"user{n}@example.org", project_id="acme") for n in range(8)))
+
+    # WHEN the sender handles the batch
+    response = courier.run(courier.receive())
+
+    # THEN all eight went over one session
+    assert response == {"batchItemFailures": []}
+    assert len(server.messages) == 8
+    assert len(server.client_sessions) == 1
 
 
 def test_a_project_without_its_own_server_cannot_send_from_its_own_address(

@@ -39,6 +39,7 @@ FULL: dict[str, Any] = {
         "from_name": "Acme Security",
         "headers": {"X-Thing": "v", "Reply-To": "help@acme.example"},
         "local_name": "mail.acme.example",
+        "max_connections": 3,
     },
     "templates": {
         "recovery_code_valid": {
@@ -105,6 +106,7 @@ def test_full_config_parses() -> None:
             "login_code_valid": TemplateOverride(subject=SUBJECT),
         },
         message_retries=3,
+        max_connections=3,
     )
     assert config.connection_uri.password == "own-secret-1"
 
@@ -259,6 +261,9 @@ def test_a_header_setting_with_a_benign_encoded_word_parses(value: str) -> None:
         ({"message_retries": -1}, "message_retries", "message_retries_out_of_range"),
         ({"message_retries": 2.5}, "message_retries", "config_schema"),
         ({"message_retries": True}, "message_retries", "config_schema"),
+        ({"smtp": {"max_connections": 0}}, "smtp.max_connections", "max_connections_out_of_range"),
+        ({"smtp": {"max_connections": 11}}, "smtp.max_connections", "max_connections_out_of_range"),
+        ({"smtp": {"max_connections": "2"}}, "smtp.max_connections", "config_schema"),
         ({"smtp": []}, "smtp", "config_schema"),
         ({"smtp": {"headers": {"X-Count": 1}}}, "smtp.headers.X-Count", "config_schema"),
         ({"smtp": {"headers": {"Bad Name": "v"}}}, "smtp.headers.Bad Name", "header_name_invalid"),

@@ -34,6 +34,7 @@ ENVIRONMENT = {
     "COURIER_DEFAULT_FROM_ADDRESS": "robot@stack.example",
     "COURIER_ALLOW_PRIVATE_SMTP_HOSTS": "true",
     "COURIER_SMTP_TIMEOUT_SECONDS": "7.5",
+    "COURIER_SMTP_CONNECTIONS_PER_PROJECT": "4",
     "COURIER_SENDER_TIMEOUT_SECONDS": "45",
     "COURIER_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
     "COURIER_IDEMPOTENCY_TABLE": "courier-idempotency",
@@ -50,6 +51,7 @@ EXPECTED = StackSettings(
     default_from_address="robot@stack.example",
     allow_private_hosts=True,
     smtp_timeout=7.5,
+    connections_per_project=4,
     sender_timeout=45.0,
     dead_letter_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
     idempotency_table="courier-idempotency",
@@ -224,3 +226,11 @@ def test_the_sender_and_the_validator_see_the_same_values_from_one_environment(
     assert provider.max_age == 15
     # ... and the validator's stack check judges the sender's own timeouts
     assert check_stack(settings) == []
+
+
+@pytest.mark.parametrize("raw", ["0", "11", "two"])
+def test_a_connection_limit_out_of_range_names_the_parameter(raw: str) -> None:
+    with pytest.raises(StackSettingError) as caught:
+        StackSettings.from_environment({"COURIER_SMTP_CONNECTIONS_PER_PROJECT": raw})
+    assert str(caught.value).startswith("COURIER_SMTP_CONNECTIONS_PER_PROJECT: ")
+    assert "set the stack parameter SmtpConnectionsPerProject" in str(caught.value)

@@ -33,7 +33,9 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from courier.config_rules import (
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MESSAGE_RETRIES,
+    MAX_CONNECTIONS_MAX,
     ConfigContext,
     Problem,
     canonical_tree,
@@ -52,9 +54,11 @@ __all__ = [
     "CONFIG_SCHEMA",
     "DEFAULT_FROM_ADDRESS",
     "DEFAULT_LOCAL_NAME",
+    "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MESSAGE_RETRIES",
     "DEFAULT_PREFIX",
     "DEFAULT_PROJECT",
+    "MAX_CONNECTIONS_MAX",
     "PROJECT_ID_PATTERN",
     "ParameterNames",
     "ProjectConfig",
@@ -104,6 +108,9 @@ class ProjectConfig:
     templates:
         The project's template overrides by template type, with their URIs as configured
         (``base64://`` or ``file://``, not decoded here).
+    max_connections:
+        ``smtp.max_connections``: the most SMTP sessions a batch opens to the project's server
+        at once; ``None``: the stack's ``SmtpConnectionsPerProject``.
     """
 
     project_id: str
@@ -116,6 +123,7 @@ class ProjectConfig:
     templates: Mapping[str, TemplateOverride] = field(default_factory=dict, hash=False)
     message_retries: int = DEFAULT_MESSAGE_RETRIES
     client_certificate: ClientCertificate | None = None
+    max_connections: int | None = None
 
     def __post_init__(self) -> None:
         # Frozen means frozen: a caller's dict is copied behind a read-only view.
@@ -291,6 +299,7 @@ def parse_project_config(
         templates=_template_overrides(templates, fetched=context.fetched),
         message_retries=message_retries,
         client_certificate=client_certificate(smtp, context),
+        max_connections=int(smtp["max_connections"]) if "max_connections" in smtp else None,
     )
 
 

@@ -65,7 +65,9 @@ from courier.uri import ConnectionUri
 __all__ = [
     "CERT_DIR",
     "COURIER_TREE",
+    "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MESSAGE_RETRIES",
+    "MAX_CONNECTIONS_MAX",
     "MESSAGE_RETRIES_MAX",
     "ConfigContext",
     "Problem",
@@ -86,6 +88,11 @@ CERT_DIR = Path(__file__).resolve().parent / "certs"
 MESSAGE_RETRIES_MAX = 20
 DEFAULT_MESSAGE_RETRIES = 5
 """Kratos's default: a failed delivery is retried five times (six attempts)."""
+MAX_CONNECTIONS_MAX = 10
+"""The most SMTP sessions one project may have at once (a batch holds at most 10 messages)."""
+DEFAULT_MAX_CONNECTIONS = 2
+"""Sessions a project may have at once when neither it nor the stack says
+(``smtp.max_connections``, the stack parameter ``SmtpConnectionsPerProject``)."""
 _PEM_MAX_BYTES = 64 * 1024
 
 
@@ -602,6 +609,13 @@ _SMTP = Settings(
             min_length=1,
             max_length=1024,
             value_check=_bundled_pem,
+        ),
+        "max_connections": Integer(
+            description="how many SMTP sessions a batch may open to the project's server at "
+            "once (its connection limit); the stack parameter SmtpConnectionsPerProject "
+            f"({DEFAULT_MAX_CONNECTIONS} by default) when unset. Not Kratos's: courier's own",
+            minimum=1,
+            maximum=MAX_CONNECTIONS_MAX,
         ),
     },
 )

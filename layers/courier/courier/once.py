@@ -1,55 +1,65 @@
 """At most one delivery per idempotency key, with the idempotency store's faults as facts.
 
-Powertools idempotency (DynamoDB) writes an in-progress record before the send, and the result
-or a release after it. What it raises does not say what happened to the mail: a failed success
-write after the server accepted the message looks like any other store failure, and a failed
-release after an SMTP error hides that error. :class:`DeliverOnce` keeps the attempt's own
-account (:class:`Attempt`) and turns each of those cases into what it means:
+A batch's mails go out together over pipelined sessions, so a message's idempotency record is
+written in two steps instead of around one call: :meth:`DeliverOnce.claim` writes the
+in-progress record before anything is sent (or finds that an earlier attempt delivered the
+message), and :meth:`DeliverOnce.delivered` or :meth:`DeliverOnce.failed` writes the result
+or releases the record once the server has answered. The records are Powertools'
+(``BasePersistenceLayer.save_inprogress``, ``get_record``, ``save_success``,
+``delete_record``: the same items, keys and expiry as Powertools' ``idempotent_function``
+writes); only the order of the calls is courier's, because Powertools' handler wraps a single
+call, and a session sending ten mails in one round trip each cannot be ten such calls.
 
+What the store does is turned into what it means:
+
+- the in-progress record could not be written: :class:`~courier.errors.IdempotencyStoreError`,
+  nothing is sent;
+- another attempt holds the record: :class:`~courier.errors.DeliveryInProgressError`;
+- an earlier attempt delivered the message: :attr:`Claim.duplicate` (nothing is sent);
 - the server accepted the mail, only the success record failed: delivered (the write is tried
   again a few times first);
-- the in-progress record could not be written: :class:`~courier.errors.IdempotencyStoreError`,
-  nothing was sent;
-- another attempt holds the record: :class:`~courier.errors.DeliveryInProgressError`;
 - the send failed: that error, in an :class:`AttemptFailed` that says whether the record could
   not be released (a retry must then wait until it expires).
+
+Every method may be called from any thread: the store's client is boto3's, and nothing here
+logs (a batch's log lines carry the message's keys, set by the thread that reports outcomes);
+what went wrong with a write is in :attr:`Claim.write_failures` and :attr:`Claim.unrecorded`.
 
 Example
 -------
 >>> once = DeliverOnce(DynamoDBPersistenceLayer(table_name="IdempotencyTable"))  # doctest: +SKIP
->>> once.deliver("acme:reset-42", send)  # doctest: +SKIP
+>>> claim = once.claim("acme:reset-42", remaining_millis=58_000)  # doctest: +SKIP
+>>> once.delivered(claim, message_id="<courier.7560…@acme.example>")  # doctest: +SKIP
 Delivered(message_id='<courier.7560…@acme.example>', duplicate=False)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.config import IdempotencyConfig
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyInconsistentStateError,
-    IdempotencyPersistenceLayerError,
+    IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import (
+    STATUS_CONSTANTS,
+    DataRecord,
+)
 
 from courier.errors import CourierError, DeliveryInProgressError, IdempotencyStoreError
-from courier.observability import logger
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 __all__ = [
     "EXPIRY_SECONDS",
+    "RECORD_FUNCTION",
     "WRITE_ATTEMPTS",
-    "Attempt",
     "AttemptFailed",
+    "Claim",
     "DeliverOnce",
     "Delivered",
-    "Send",
 ]
 
 EXPIRY_SECONDS = 24 * 60 * 60
@@ -57,20 +67,11 @@ EXPIRY_SECONDS = 24 * 60 * 60
 WRITE_ATTEMPTS = 3
 """Tries of the record's last write (success, or release after a failure), on top of boto3's
 own retries."""
-
-Send = Callable[["Attempt"], None]
-"""Sends the message, noting in the :class:`Attempt` its ``Message-ID`` and whether the server
-accepted it."""
-
-
-@dataclass
-class Attempt:
-    """What one attempt at a message did, whatever the idempotency layer reports after it."""
-
-    message_id: str | None = None
-    accepted: bool = False
-    """The server accepted the message (its ``250`` to the final dot)."""
-    error: Exception | None = field(default=None, repr=False)
+RECORD_FUNCTION = "courier.once._run"
+"""The function name in each record's key, as Powertools' ``idempotent_function`` named it
+when it wrapped courier's send: records written before the two-step claim still count."""
+_INCONSISTENT_READS = 2
+"""Powertools' ``MAX_RETRIES``: how often a record that changed under the claim is read again."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,24 @@ class Delivered:
 
     message_id: str | None
     duplicate: bool = False
+
+
+@dataclass(eq=False)
+class Claim:
+    """The right to send one key's message, or (:attr:`duplicate`) the news that it was sent."""
+
+    key: str
+    duplicate: Delivered | None = None
+    """Set when an earlier attempt delivered the message: send nothing."""
+    write_failures: list[str] = field(default_factory=list)
+    """Each failed try of the record's last write (for the outcome's log lines)."""
+    unrecorded: str | None = None
+    """The last write (``save_success`` or ``delete_record``) when none of its tries held."""
+
+    @property
+    def data(self) -> dict[str, str]:
+        """The payload the record's key is hashed from."""
+        return {"key": self.key}
 
 
 class AttemptFailed(CourierError):
@@ -92,7 +111,7 @@ class AttemptFailed(CourierError):
 
 
 class DeliverOnce:
-    """Runs a send at most once per key.
+    """Claims a key before its message is sent, and records what became of it.
 
     Parameters
     ----------
@@ -102,92 +121,97 @@ class DeliverOnce:
 
     def __init__(self, persistence_store: BasePersistenceLayer | None) -> None:
         self._store = persistence_store
-        self._config = IdempotencyConfig(
-            event_key_jmespath="key",
-            raise_on_no_idempotency_key=True,
-            expires_after_seconds=EXPIRY_SECONDS,
-            response_hook=_mark_duplicate,
-        )
-        self._once = (
-            idempotent_function(
-                data_keyword_argument="delivery",
-                persistence_store=persistence_store,
-                config=self._config,
-            )(_run)
-            if persistence_store is not None
-            else _run
-        )
+        if persistence_store is not None:
+            persistence_store.configure(
+                IdempotencyConfig(
+                    event_key_jmespath="key",
+                    raise_on_no_idempotency_key=True,
+                    expires_after_seconds=EXPIRY_SECONDS,
+                ),
+                function_name=RECORD_FUNCTION,
+            )
 
-    def register_lambda_context(self, context: LambdaContext) -> None:
-        """An in-progress record expires with the invocation that wrote it."""
-        self._config.register_lambda_context(context)
-
-    def deliver(self, key: str, send: Send) -> Delivered:
-        """Run ``send`` unless ``key`` was delivered already.
+    def claim(self, key: str, *, remaining_millis: int | None) -> Claim:
+        """Write ``key``'s in-progress record, lasting ``remaining_millis`` (the invocation's).
 
         Raises
         ------
-        AttemptFailed
-            The send failed (its error inside).
-        DeliveryInProgressError, IdempotencyStoreError
-            The store's faults, as facts; nothing was sent by this attempt.
+        DeliveryInProgressError
+            Another attempt holds the record.
+        IdempotencyStoreError
+            The record could not be written or read; nothing may be sent.
         """
-        attempt = Attempt()
-        delivery = {"key": key}
-        try:
-            result: dict[str, Any] = self._once(delivery=delivery, send=send, attempt=attempt)
-        except IdempotencyAlreadyInProgressError as exc:
-            raise DeliveryInProgressError(
-                "another attempt is sending this message (its idempotency record is in progress)"
-            ) from exc
-        except IdempotencyInconsistentStateError as exc:
-            raise IdempotencyStoreError(
-                f"the idempotency store answered inconsistently ({exc})"
-            ) from exc
-        except IdempotencyPersistenceLayerError as exc:
-            if attempt.accepted:  # delivered; only recording it failed
-                self._write_again("save_success", delivery, {"message_id": attempt.message_id})
-                return Delivered(attempt.message_id)
-            if attempt.error is None:
+        claim = Claim(key)
+        if self._store is None:
+            return claim
+        for _ in range(_INCONSISTENT_READS + 1):
+            try:
+                self._store.save_inprogress(claim.data, remaining_time_in_millis=remaining_millis)
+                return claim
+            except IdempotencyItemAlreadyExistsError as exc:
+                record = exc.old_data_record or self._read(claim)
+            except Exception as exc:
                 raise IdempotencyStoreError(
                     f"the idempotency record could not be written, nothing was sent ({exc})"
                 ) from exc
-            released = self._write_again("delete_record", delivery, attempt.error)
-            raise AttemptFailed(attempt.error, holds_record=not released) from exc
-        except Exception as exc:
-            if exc is attempt.error:
-                raise AttemptFailed(exc, holds_record=False) from exc
-            raise
-        return Delivered(result.get("message_id"), duplicate=bool(result.get("duplicate")))
+            if record is None:
+                continue  # deleted since the write failed: try again
+            if record.status == STATUS_CONSTANTS["COMPLETED"]:
+                claim.duplicate = Delivered(_message_id(record), duplicate=True)
+                return claim
+            if record.status == STATUS_CONSTANTS["INPROGRESS"] and not _in_progress_expired(record):
+                raise DeliveryInProgressError(
+                    "another attempt is sending this message (its idempotency record is in "
+                    "progress)"
+                )
+            # Expired since the write failed: the next write may take it.
+        raise IdempotencyStoreError(
+            "the idempotency store answered inconsistently (the record kept changing while "
+            "it was claimed), nothing was sent"
+        )
 
-    def _write_again(self, method: str, delivery: dict[str, str], argument: Any) -> bool:
-        """Try the record's last write again, a few times; ``True`` once it held."""
+    def delivered(self, claim: Claim, *, message_id: str | None) -> Delivered:
+        """Record that the server accepted ``claim``'s mail; never raises (it was delivered)."""
+        if self._store is not None:
+            self._write_again(claim, "save_success", {"message_id": message_id})
+        return Delivered(message_id)
+
+    def failed(self, claim: Claim, error: Exception) -> AttemptFailed:
+        """Release ``claim`` after ``error``, so a retry may send; never raises."""
+        released = self._store is None or self._write_again(claim, "delete_record", error)
+        return AttemptFailed(error, holds_record=not released)
+
+    def _read(self, claim: Claim) -> DataRecord | None:
         assert self._store is not None
+        try:
+            return self._store.get_record(claim.data)
+        except IdempotencyItemNotFoundError:
+            return None
+        except Exception as exc:
+            raise IdempotencyStoreError(
+                f"the idempotency record could not be read, nothing was sent ({exc})"
+            ) from exc
+
+    def _write_again(self, claim: Claim, method: str, argument: Any) -> bool:
+        """Try the record's last write, a few times; ``True`` once it held."""
         write = getattr(self._store, method)
         for _ in range(WRITE_ATTEMPTS):
             try:
-                write(delivery, argument)
+                write(claim.data, argument)
             except Exception as exc:
-                logger.warning(f"the idempotency record's {method} failed: {exc!r}")
+                claim.write_failures.append(f"the idempotency record's {method} failed: {exc!r}")
                 continue
             return True
-        logger.error(
-            f"the idempotency record could not be updated ({method}); the outcome stands",
-            extra={"idempotency_write": method},
-        )
+        claim.unrecorded = method
         return False
 
 
-def _run(*, delivery: dict[str, str], send: Send, attempt: Attempt) -> dict[str, Any]:
-    """The send, as Powertools wraps it (keyed on ``delivery["key"]``)."""
-    try:
-        send(attempt)
-    except Exception as error:
-        attempt.error = error
-        raise
-    attempt.accepted = True
-    return {"message_id": attempt.message_id}
+def _message_id(record: DataRecord) -> str | None:
+    response = record.response_json_as_dict() or {}
+    message_id = response.get("message_id") if isinstance(response, dict) else None
+    return message_id if isinstance(message_id, str) else None
 
 
-def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
-    return {**response, "duplicate": True} if isinstance(response, dict) else response
+def _in_progress_expired(record: DataRecord) -> bool:
+    expiry = record.in_progress_expiry_timestamp
+    return expiry is not None and expiry < int(datetime.datetime.now().timestamp() * 1000)

@@ -1,15 +1,26 @@
 """The sender: one SQS batch in, every message delivered, retried or dead-lettered.
 
-The batch runs through Powertools' ``BatchProcessor`` (partial batch responses). For each record
-:meth:`_Batch.handle_record` parses the message, reads the project's configuration, checks that
-the invocation has time for it, composes the mail and sends it over the project's session for
-this batch, at most once per idempotency key (Powertools idempotency on DynamoDB). Any failure
-is handed to :func:`courier.outcomes.decide`, and the sender carries the decision out:
-dead-lettered with its cause (then acknowledged), or handed back to SQS with a backoff set
-through the message's visibility timeout. A message is acknowledged only when it was delivered
-or its DLQ write succeeded.
+A batch goes in phases, so that its mails can travel together:
 
-Every message's SMTP session ends by a deadline that leaves the invocation
+1. each record's message is parsed, its project's configuration read and the invocation's time
+   checked (:meth:`_Batch.prepare`);
+2. each message's idempotency record is claimed (:class:`~courier.once.DeliverOnce`: at most
+   one delivery per key), all at once;
+3. the claimed messages are composed, and :class:`~courier.sessions.Sessions` sends them: each
+   project over its own sessions, all projects side by side, one round trip per mail where the
+   server pipelines;
+4. each claim records what the server said, all at once;
+5. each record's outcome is carried out, in the batch's order, in this thread (so every log
+   line carries its own message's keys): any failure is handed to
+   :func:`courier.outcomes.decide`, and the sender dead-letters the message with its cause
+   (then acknowledges it), or hands it back to SQS with a backoff set through its visibility
+   timeout. A message is acknowledged only when it was delivered or its DLQ write succeeded.
+
+The answer is SQS's partial batch response (``batchItemFailures``). Powertools'
+``BatchProcessor`` is not used: it runs one record's handler after another, where a batch's
+mails must be sent together, and its import brings asyncio into every cold start.
+
+Every SMTP session ends by a deadline that leaves the invocation
 :data:`~courier.deadline.RESERVE_SECONDS` to record the outcomes.
 
 With a status table, each message's status record (:mod:`courier.status`) is marked
@@ -19,16 +30,13 @@ log lines name the template type and the recipient masked.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
@@ -36,12 +44,12 @@ from courier.config import ProjectConfig
 from courier.config_provider import ConfigProvider
 from courier.dead_letters import dead_letter_attributes, message_key, source_message_id
 from courier.deadline import RESERVE_SECONDS, Deadline, fits, seconds_needed
-from courier.delivery import Connections, compose
+from courier.delivery import compose
 from courier.delivery_log import DeliveryLog
 from courier.errors import ConfigError, CourierError, OutOfTimeError
 from courier.message import CourierMessage, parse_message
 from courier.observability import count_outcome, logger, mask_recipient, masked
-from courier.once import Attempt, AttemptFailed, DeliverOnce
+from courier.once import Claim, Delivered, DeliverOnce
 from courier.outcomes import (
     Cause,
     Decision,
@@ -51,6 +59,7 @@ from courier.outcomes import (
     backoff_seconds,
     decide,
 )
+from courier.sessions import Delivery, Sessions
 from courier.stack import StackSettings
 from courier.status import MessageRef, Status
 from courier.status_table import StatusBatch, StatusTable
@@ -59,7 +68,21 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["HandedBack", "Sender"]
+__all__ = ["BatchResponse", "HandedBack", "Sender"]
+
+_T = TypeVar("_T")
+_PARALLEL_WRITES = 10
+"""Idempotency writes in flight at once (a batch has at most 10 messages)."""
+
+
+class BatchItemFailure(TypedDict):
+    itemIdentifier: str
+
+
+class BatchResponse(TypedDict):
+    """SQS's partial batch response: the records to hand back (all others are deleted)."""
+
+    batchItemFailures: list[BatchItemFailure]
 
 
 class HandedBack(CourierError):
@@ -82,7 +105,8 @@ class Sender:
     config_provider:
         Where projects' configurations come from (cached).
     sqs_client:
-        For DLQ writes and visibility changes.
+        For DLQ writes and visibility changes: the client, or a function that makes it when
+        it is first needed (a batch that delivers everything never needs it).
     persistence_store:
         Powertools idempotency store (DynamoDB); ``None`` turns duplicate suppression off.
     delivery_log:
@@ -103,7 +127,7 @@ class Sender:
         *,
         settings: StackSettings,
         config_provider: ConfigProvider,
-        sqs_client: SQSClient,
+        sqs_client: SQSClient | Callable[[], SQSClient],
         persistence_store: BasePersistenceLayer | None,
         delivery_log: DeliveryLog | None = None,
         status_table: StatusTable | None = None,
@@ -111,28 +135,64 @@ class Sender:
         settings.required("dead_letter_queue_url")  # fail at construction, not at a DLQ write
         self.settings = settings
         self.config_provider = config_provider
-        self.sqs = sqs_client
+        self._sqs_client: SQSClient | None = None if callable(sqs_client) else sqs_client
+        self._make_sqs_client = sqs_client if callable(sqs_client) else None
         self.once = DeliverOnce(persistence_store)
         self.delivery_log = delivery_log
         self.status_table = status_table
+        self.sessions = Sessions(
+            timeout=settings.smtp_timeout,
+            allow_private_hosts=settings.allow_private_hosts,
+            connections_for=settings.connections_for,
+        )
 
-    def handle(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    @property
+    def sqs(self) -> SQSClient:
+        """The SQS client, made on first use."""
+        if self._sqs_client is None:
+            assert self._make_sqs_client is not None
+            self._sqs_client = self._make_sqs_client()
+        return self._sqs_client
+
+    def handle(self, event: dict[str, Any], context: LambdaContext) -> BatchResponse:
         """Process one SQS event; return the partial batch response."""
-        self.once.register_lambda_context(context)
+        records = [SQSRecord(raw) for raw in event.get("Records") or []]
         batch = _Batch(self, context)
-        batch.begin(event.get("Records") or [])
-        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         try:
-            return process_partial_response(
-                event=event, record_handler=batch.handle_record, processor=processor
-            )
+            batch.begin(records)
+            items = batch.deliver(records)
+            handed_back = [item.record.message_id for item in items if not batch.report(item)]
         finally:
             batch.finish()
+        return {"batchItemFailures": [{"itemIdentifier": id_} for id_ in handed_back]}
+
+
+@dataclass(eq=False)
+class _Item:
+    """One record of the batch and everything its outcome is decided from."""
+
+    record: SQSRecord
+    ref: MessageRef
+    attempt: int
+    message: CourierMessage | None = None
+    key: str | None = None
+    retries: int | None = None
+    config: ProjectConfig | None = None
+    dead_lettered_already: bool = False
+    claim: Claim | None = None
+    delivery: Delivery | None = None
+    delivered: Delivered | None = None
+    error: Exception | None = None
+    """Why the message was not delivered (``None``: it was, or it is still under way)."""
+    holds_record: bool = False
+    """The idempotency record could not be released after the failure."""
+    smtp_message_id: str | None = None
+    reply: str | None = field(default=None, repr=False)
 
 
 class _Batch:
-    """The state of one invocation: its deadline, its SMTP sessions and the visibility changes
-    to make."""
+    """The state of one invocation: its deadline, its records and the visibility changes to
+    make."""
 
     def __init__(self, sender: Sender, context: LambdaContext) -> None:
         self._sender = sender
@@ -148,69 +208,152 @@ class _Batch:
         # Another attempt's idempotency record lasts until its invocation ended: at most the
         # function's timeout, which is about what this invocation started with.
         self._in_progress_seconds = math.ceil(started_with) + 1
-        self.connections = Connections(
-            timeout=self._settings.smtp_timeout,
-            allow_private_hosts=self._settings.allow_private_hosts,
-        )
 
-    def begin(self, records: list[dict[str, Any]]) -> None:
+    def begin(self, records: Sequence[SQSRecord]) -> None:
         """Read every record's message once, and mark the batch's messages ``processing``."""
-        self.status.begin(self._identify(SQSRecord(raw)) for raw in records)
+        self.status.begin(self._identify(record) for record in records)
 
-    def handle_record(self, record: SQSRecord) -> str:
-        attempt = int(record.attributes.approximate_receive_count or "1")
-        ref = self._identify(record)
+    def deliver(self, records: Sequence[SQSRecord]) -> list[_Item]:
+        """Phases 1 to 4: every record's message sent or failed, its claim written."""
+        # Each project's configuration is one SSM call when not cached: read them side by side.
+        if self._sender.config_provider.max_age > 0:
+            projects = {self._identify(record).project_id for record in records}
+            _in_parallel(self._read_config, sorted(projects))
+        items = [self._prepare(record) for record in records]
+        ready = [item for item in items if item.error is None and not item.dead_lettered_already]
+        remaining_millis = int(self._context.get_remaining_time_in_millis())
+        _in_parallel(lambda item: self._claim(item, remaining_millis), ready)
+        claimed = [item for item in ready if item.claim is not None and item.error is None]
+        for item in claimed:
+            if item.claim is not None and item.claim.duplicate is not None:
+                item.delivered = item.claim.duplicate
+            else:
+                self._compose(item)
+        sending = [item for item in claimed if item.delivery is not None]
+        try:
+            self._sender.sessions.deliver(
+                [item.delivery for item in sending if item.delivery is not None],
+                deadline=self.deadline,
+            )
+        except Exception:  # a bug: what a session left without a result is retried
+            logger.exception("the batch's SMTP sessions failed")
+        for item in sending:
+            assert item.delivery is not None
+            result = item.delivery.result
+            if isinstance(result, str):
+                item.reply = result
+            else:
+                item.error = result or CourierError("the message was not sent (an internal error)")
+        _in_parallel(self._record, [item for item in claimed if item.delivered is None])
+        return items
+
+    def report(self, item: _Item) -> bool:
+        """Phase 5: carry out ``item``'s outcome; ``True`` if its record is acknowledged."""
+        record, ref = item.record, item.ref
         # Keys of the previous record must not leak into this record's logs.
         logger.set_correlation_id(record.message_id)
         logger.append_keys(
             sqs_message_id=record.message_id,
-            attempt=attempt,
+            attempt=item.attempt,
             project_id=None,
             template_type=ref.template_type,
             recipient=mask_recipient(ref.recipient),
         )
-        project_id = self._settings.default_project
-        retries: int | None = None
-        key: str | None = None
-        sent = _Sent()
-        if attempt > 1 and self._dead_lettered_already(record):
-            # SQS handed over again a message whose delete was lost after its DLQ write.
-            logger.info("message dead-lettered by an earlier attempt: acknowledged")
-            count_outcome(Outcome.DUPLICATE)
-            self.status.unchanged(ref, otherwise=Status.DEAD_LETTERED)
-            return str(Outcome.DUPLICATE)
         try:
-            message = self._message(record)
-            project_id = ref.project_id
-            key = f"{project_id}:{ref.message_id}"
-            logger.set_correlation_id(ref.message_id)
-            logger.append_keys(project_id=project_id)
-            try:
-                config = self._sender.config_provider.get(project_id)
-            except ConfigError as error:
-                retries = error.message_retries
-                raise
-            retries = config.message_retries
-            self._check_time()
-            delivered = self._sender.once.deliver(key, self._send(message, config, key, sent))
-        except Exception as error:  # every failure must end as an outcome, bugs included
-            holds_record = isinstance(error, AttemptFailed) and error.holds_record
-            failure = error.error if isinstance(error, AttemptFailed) else error
-            limits = self._limits(retries, holds_record=holds_record)
-            return self._failed(record, failure, attempt, limits, ref, sent, key)
+            if item.dead_lettered_already:
+                # SQS handed over again a message whose delete was lost after its DLQ write.
+                logger.info("message dead-lettered by an earlier attempt: acknowledged")
+                count_outcome(Outcome.DUPLICATE)
+                self.status.unchanged(ref, otherwise=Status.DEAD_LETTERED)
+                return True
+            if item.message is not None:
+                logger.set_correlation_id(ref.message_id)
+                logger.append_keys(project_id=ref.project_id)
+            self._log_write_failures(item.claim)
+            if item.delivered is None:
+                assert item.error is not None
+                limits = self._limits(item.retries, holds_record=item.holds_record)
+                self._failed(item, limits)
+                return True
+        except HandedBack:
+            return False
+        except Exception:
+            logger.exception("the outcome could not be carried out: the message is retried")
+            return False
+        delivered = item.delivered
         outcome = Outcome.DUPLICATE if delivered.duplicate else Outcome.DELIVERED
         logger.info(f"message {outcome}", extra={"smtp_message_id": delivered.message_id})
         count_outcome(outcome)
         if delivered.duplicate:
             self.status.unchanged(ref, otherwise=Status.DELIVERED)
         else:
-            self.status.delivered(ref, reply=sent.reply, smtp_message_id=delivered.message_id)
-        return str(outcome)
+            self.status.delivered(ref, reply=item.reply, smtp_message_id=delivered.message_id)
+        return True
 
     def finish(self) -> None:
-        self.connections.close_all(deadline=self.deadline)
         self._apply_visibility()
         self.status.flush()  # last: whatever the status table does, the mail's fate is settled
+
+    # The phases, per message.
+
+    def _prepare(self, record: SQSRecord) -> _Item:
+        ref = self._identify(record)
+        item = _Item(
+            record=record,
+            ref=ref,
+            attempt=int(record.attributes.approximate_receive_count or "1"),
+        )
+        if item.attempt > 1 and self._dead_lettered_already(record):
+            item.dead_lettered_already = True
+            return item
+        try:
+            item.message = self._message(record)
+            item.key = f"{ref.project_id}:{ref.message_id}"
+            try:
+                item.config = self._sender.config_provider.get(ref.project_id)
+            except ConfigError as error:
+                item.retries = error.message_retries
+                raise
+            item.retries = item.config.message_retries
+            self._check_time()
+        except Exception as error:  # every failure must end as an outcome, bugs included
+            item.error = error
+        return item
+
+    def _read_config(self, project_id: str) -> None:
+        """Fill the configuration cache (a failure is the message's, raised again by
+        :meth:`_prepare`)."""
+        with contextlib.suppress(Exception):  # the same read, in _prepare, reports it
+            self._sender.config_provider.get(project_id)
+
+    def _claim(self, item: _Item, remaining_millis: int) -> None:
+        assert item.key is not None
+        try:
+            item.claim = self._sender.once.claim(item.key, remaining_millis=remaining_millis)
+        except Exception as error:
+            item.error = error
+
+    def _compose(self, item: _Item) -> None:
+        assert item.message is not None
+        assert item.config is not None
+        assert item.key is not None
+        try:
+            mail = compose(item.message, item.config, key=item.key)
+        except Exception as error:
+            item.error = error
+            return
+        item.smtp_message_id = str(mail.email["Message-ID"])
+        item.delivery = Delivery(mail=mail, config=item.config)
+
+    def _record(self, item: _Item) -> None:
+        """Write what became of a claimed message into its idempotency record."""
+        assert item.claim is not None
+        once = self._sender.once
+        if item.error is None:
+            item.delivered = once.delivered(item.claim, message_id=item.smtp_message_id)
+        else:
+            failed = once.failed(item.claim, item.error)
+            item.holds_record = failed.holds_record
 
     def _identify(self, record: SQSRecord) -> MessageRef:
         """Who the record's message is for, and its id (the body is read once per batch)."""
@@ -237,28 +380,25 @@ class _Batch:
             raise parsed
         return parsed
 
-    def _send(
-        self, message: CourierMessage, config: ProjectConfig, key: str, sent: _Sent
-    ) -> Callable[[Attempt], None]:
-        def send(attempt: Attempt) -> None:
-            mail = compose(message, config, key=key)
-            attempt.message_id = sent.message_id = str(mail.email["Message-ID"])
-            sent.reply = self.connections.send(mail, config, deadline=self.deadline)
-
-        return send
+    def _log_write_failures(self, claim: Claim | None) -> None:
+        if claim is None:
+            return
+        for failure in claim.write_failures:
+            logger.warning(failure)
+        if claim.unrecorded is not None:
+            logger.error(
+                f"the idempotency record could not be updated ({claim.unrecorded}); the "
+                "outcome stands",
+                extra={"idempotency_write": claim.unrecorded},
+            )
 
     # Carrying out a decision.
 
-    def _failed(
-        self,
-        record: SQSRecord,
-        error: Exception,
-        attempt: int,
-        limits: Limits,
-        ref: MessageRef,
-        sent: _Sent,
-        key: str | None,
-    ) -> str:
+    def _failed(self, item: _Item, limits: Limits) -> None:
+        """Dead-letter ``item``'s message, or hand it back (raising :class:`HandedBack`)."""
+        assert item.error is not None
+        record, ref, attempt, key = item.record, item.ref, item.attempt, item.key
+        error = item.error
         decision = decide(error, attempt=attempt, limits=limits)
         if (
             decision.outcome is Outcome.DEAD_LETTERED
@@ -278,16 +418,14 @@ class _Batch:
         if decision.cause.kind == "internal":
             logger.exception("unexpected error", exc_info=error)
         if decision.outcome is Outcome.DEAD_LETTERED:
-            try:
-                self._dead_letter(record, decision, attempt, ref.project_id)
-            except Exception:
-                self._record_failure(ref, Status.RETRYING, decision, sent)
-                raise
+            if not self._dead_letter(record, decision, attempt, ref.project_id):
+                self._record_failure(item, Status.RETRYING, decision)
+                raise HandedBack(decision.cause)
             logger.error(f"message dead-lettered ({decision.reason}): {why}", extra=log)
             count_outcome(Outcome.DEAD_LETTERED, decision.cause)
             final = Status.MAYBE_DELIVERED if decision.cause.maybe_delivered else None
-            self._record_failure(ref, final or Status.DEAD_LETTERED, decision, sent)
-            return str(Outcome.DEAD_LETTERED)
+            self._record_failure(item, final or Status.DEAD_LETTERED, decision)
+            return
         assert decision.delay is not None
         if decision.cause.maybe_delivered and key is not None:
             self._remember(
@@ -297,21 +435,19 @@ class _Batch:
         self._hand_back(record, delay=decision.delay)
         logger.warning(f"message retried in {decision.delay}s: {why}", extra=log)
         count_outcome(Outcome.RETRIED, decision.cause)
-        self._record_failure(ref, Status.RETRYING, decision, sent)
+        self._record_failure(item, Status.RETRYING, decision)
         raise HandedBack(decision.cause)
 
-    def _record_failure(
-        self, ref: MessageRef, status: Status, decision: Decision, sent: _Sent
-    ) -> None:
+    def _record_failure(self, item: _Item, status: Status, decision: Decision) -> None:
         if decision.row.policy is Policy.WAIT and decision.outcome is Outcome.RETRIED:
             return  # another attempt holds the message: it records its own dispatch
-        self.status.failed(ref, status, decision.cause, smtp_message_id=sent.message_id)
+        self.status.failed(item.ref, status, decision.cause, smtp_message_id=item.smtp_message_id)
 
     def _dead_letter(
         self, record: SQSRecord, decision: Decision, attempt: int, project_id: str
-    ) -> None:
+    ) -> bool:
         """Write the original body with its cause to the DLQ; if SQS refuses, hand the record
-        back with backoff instead (so it is retried rather than lost)."""
+        back with backoff instead (so it is retried rather than lost) and return ``False``."""
         try:
             self._sender.sqs.send_message(
                 QueueUrl=self._settings.required("dead_letter_queue_url"),
@@ -328,11 +464,12 @@ class _Batch:
             self._hand_back(
                 record, delay=backoff_seconds(attempt, base=self._settings.backoff_base_seconds)
             )
-            raise
+            return False
         self._remember(
             lambda log: log.note_dead_lettered(record.message_id),
             "that the message was dead-lettered",
         )
+        return True
 
     def _hand_back(self, record: SQSRecord, *, delay: int) -> None:
         self._visibility.append((record.queue_url, record.receipt_handle, delay))
@@ -415,8 +552,13 @@ class _Batch:
         return float(self._context.get_remaining_time_in_millis()) / 1000
 
 
-class _Sent:
-    """What an attempt's send saw: the mail's ``Message-ID`` and the server's ``250`` text."""
-
-    message_id: str | None = None
-    reply: str | None = None
+def _in_parallel(work: Callable[[_T], None], items: Iterable[_T]) -> None:
+    """Run ``work`` on each item, several at once (each is a call to AWS and its wait)."""
+    batch = list(items)
+    if len(batch) <= 1:
+        for item in batch:
+            work(item)
+        return
+    with ThreadPoolExecutor(max_workers=min(len(batch), _PARALLEL_WRITES)) as pool:
+        for future in [pool.submit(work, item) for item in batch]:
+            future.result()

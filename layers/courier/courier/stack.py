@@ -32,8 +32,10 @@ from typing import Final, Literal, TypeVar
 
 from courier.config import (
     DEFAULT_FROM_ADDRESS,
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_PREFIX,
     DEFAULT_PROJECT,
+    MAX_CONNECTIONS_MAX,
     check_project_id,
     parameter_names,
 )
@@ -55,6 +57,7 @@ __all__ = [
     "ENV_PARAMETERS_MAX_AGE",
     "ENV_RETRY_BACKOFF_BASE_SECONDS",
     "ENV_SENDER_TIMEOUT_SECONDS",
+    "ENV_SMTP_CONNECTIONS_PER_PROJECT",
     "ENV_SMTP_TIMEOUT_SECONDS",
     "ENV_SSM_PREFIX",
     "ENV_STATUS_RETENTION_DAYS",
@@ -71,6 +74,7 @@ ENV_DEFAULT_FROM_ADDRESS: Final = "COURIER_DEFAULT_FROM_ADDRESS"
 ENV_ALLOW_PRIVATE_SMTP_HOSTS: Final = "COURIER_ALLOW_PRIVATE_SMTP_HOSTS"
 ENV_SMTP_TIMEOUT_SECONDS: Final = "COURIER_SMTP_TIMEOUT_SECONDS"
 ENV_SENDER_TIMEOUT_SECONDS: Final = "COURIER_SENDER_TIMEOUT_SECONDS"
+ENV_SMTP_CONNECTIONS_PER_PROJECT: Final = "COURIER_SMTP_CONNECTIONS_PER_PROJECT"
 """The sender function's ``Timeout``, told to the validator (``template.yaml`` keeps them equal)."""
 ENV_DLQ_URL: Final = "COURIER_DLQ_URL"
 ENV_IDEMPOTENCY_TABLE: Final = "COURIER_IDEMPOTENCY_TABLE"
@@ -92,6 +96,7 @@ _Field = Literal[
     "default_from_address",
     "allow_private_hosts",
     "smtp_timeout",
+    "connections_per_project",
     "sender_timeout",
     "dead_letter_queue_url",
     "idempotency_table",
@@ -109,6 +114,7 @@ STACK_VARIABLES: Final[Mapping[_Field, str]] = {
     "default_from_address": ENV_DEFAULT_FROM_ADDRESS,
     "allow_private_hosts": ENV_ALLOW_PRIVATE_SMTP_HOSTS,
     "smtp_timeout": ENV_SMTP_TIMEOUT_SECONDS,
+    "connections_per_project": ENV_SMTP_CONNECTIONS_PER_PROJECT,
     "sender_timeout": ENV_SENDER_TIMEOUT_SECONDS,
     "dead_letter_queue_url": ENV_DLQ_URL,
     "idempotency_table": ENV_IDEMPOTENCY_TABLE,
@@ -128,6 +134,7 @@ _SOURCES: Final[Mapping[str, str]] = {
     ENV_DEFAULT_FROM_ADDRESS: "the stack parameter DefaultFromAddress",
     ENV_ALLOW_PRIVATE_SMTP_HOSTS: "the stack parameter AllowPrivateSmtpHosts",
     ENV_SMTP_TIMEOUT_SECONDS: "the stack parameter SmtpTimeoutSeconds",
+    ENV_SMTP_CONNECTIONS_PER_PROJECT: "the stack parameter SmtpConnectionsPerProject",
     ENV_STATUS_RETENTION_DAYS: "the stack parameter StatusRetentionDays",
 }
 # The template's AllowedPatterns of DefaultConnectionUriParameter and DefaultFromAddress.
@@ -142,6 +149,7 @@ _EXAMPLES: Final = {
     ENV_MAX_RECEIVE_COUNT: "21",
     ENV_RETRY_BACKOFF_BASE_SECONDS: "30",
     ENV_STATUS_RETENTION_DAYS: "30",
+    ENV_SMTP_CONNECTIONS_PER_PROJECT: str(DEFAULT_MAX_CONNECTIONS),
 }
 
 _T = TypeVar("_T")
@@ -191,6 +199,9 @@ class StackSettings:
         ``COURIER_ALLOW_PRIVATE_SMTP_HOSTS``: the SSRF guard off (``true``/``false``).
     smtp_timeout:
         ``COURIER_SMTP_TIMEOUT_SECONDS``: each SMTP wait, in seconds (``10``).
+    connections_per_project:
+        ``COURIER_SMTP_CONNECTIONS_PER_PROJECT``: the most SMTP sessions a batch opens to one
+        project's server at once, unless the project's ``smtp.max_connections`` says (``2``).
     sender_timeout:
         ``COURIER_SENDER_TIMEOUT_SECONDS``: the sender function's timeout, told to the validator;
         ``None``: not known (not checked).
@@ -228,6 +239,7 @@ not 0: set the stack parameter SmtpTimeoutSeconds to a number such as 10
     default_from_address: str = DEFAULT_FROM_ADDRESS
     allow_private_hosts: bool = False
     smtp_timeout: float = DEFAULT_SMTP_TIMEOUT
+    connections_per_project: int = DEFAULT_MAX_CONNECTIONS
     sender_timeout: float | None = None
     dead_letter_queue_url: str | None = None
     idempotency_table: str | None = None
@@ -259,6 +271,12 @@ not 0: set the stack parameter SmtpTimeoutSeconds to a number such as 10
         _check_at_least(ENV_MAX_RECEIVE_COUNT, self.max_receive_count, 1)
         _check_at_least(ENV_RETRY_BACKOFF_BASE_SECONDS, self.backoff_base_seconds, 0)
         _check_at_least(ENV_STATUS_RETENTION_DAYS, self.status_retention_days, 1)
+        if not 1 <= self.connections_per_project <= MAX_CONNECTIONS_MAX:
+            raise StackSettingError(
+                ENV_SMTP_CONNECTIONS_PER_PROJECT,
+                f"must be from 1 to {MAX_CONNECTIONS_MAX}, not {self.connections_per_project!r}",
+                f"to a whole number such as {DEFAULT_MAX_CONNECTIONS}",
+            )
         if not self.parameters_max_age >= 0:  # also refuses NaN
             raise StackSettingError(
                 ENV_PARAMETERS_MAX_AGE,
@@ -302,6 +320,9 @@ not 0: set the stack parameter SmtpTimeoutSeconds to a number such as 10
             default_from_address=read(ENV_DEFAULT_FROM_ADDRESS, _text, DEFAULT_FROM_ADDRESS),
             allow_private_hosts=read(ENV_ALLOW_PRIVATE_SMTP_HOSTS, _boolean, False),
             smtp_timeout=read(ENV_SMTP_TIMEOUT_SECONDS, _seconds, DEFAULT_SMTP_TIMEOUT),
+            connections_per_project=read(
+                ENV_SMTP_CONNECTIONS_PER_PROJECT, _integer, DEFAULT_MAX_CONNECTIONS
+            ),
             sender_timeout=read(ENV_SENDER_TIMEOUT_SECONDS, _seconds, None),
             dead_letter_queue_url=read(ENV_DLQ_URL, _text, None),
             idempotency_table=read(ENV_IDEMPOTENCY_TABLE, _text, None),
@@ -315,6 +336,17 @@ not 0: set the stack parameter SmtpTimeoutSeconds to a number such as 10
                 ENV_STATUS_RETENTION_DAYS, _integer, DEFAULT_STATUS_RETENTION_DAYS
             ),
         )
+
+    def connections_for(self, max_connections: int | None) -> int:
+        """The sessions a project may have at once: its own ``smtp.max_connections``, else
+        the stack's :attr:`connections_per_project`.
+
+        Example
+        -------
+        >>> StackSettings().connections_for(None), StackSettings().connections_for(1)
+        (2, 1)
+        """
+        return max_connections or self.connections_per_project
 
     def required(self, name: Literal["dead_letter_queue_url", "idempotency_table"]) -> str:
         """The value of a setting only the sender has (its dead-letter queue, its table).
