@@ -4,6 +4,8 @@ aiosmtpd (:mod:`local.smtpd`) is a well-behaved server; this one can also misbeh
 send a bad greeting, drip a reply one byte at a time, never answer, or hang up after the
 message's final dot. One daemon thread serves each connection, reading lines from a buffer (so
 pipelined commands work) with a socket timeout, so an abandoned connection ends by itself.
+Each session records its client's turns (:attr:`SessionRecord.turns`): what the client sent
+each time the server had answered all it had read and waited, so a test can count round trips.
 
 At each scripted point (:data:`POINTS`) the server calls the script with an :class:`Event`
 before its normal reply; the script returns ``None`` (behave normally) or an action:
@@ -113,6 +115,10 @@ class Reply:
     only if the normal reply would have been positive and ``text`` starts with the same digit
     (``2``, or ``3`` for DATA). After a reply starting with ``421`` the server closes the
     connection. At ``"AUTH"`` the reply replaces the whole exchange; nobody is authenticated.
+
+    One exception makes a non-conforming server: a ``354`` to a DATA the server would refuse
+    (no recipient, or no MAIL) starts a message anyway; its final dot is answered
+    ``554 5.5.1 No valid recipients`` (unless the script says otherwise) and nothing is kept.
     """
 
     text: str
@@ -199,10 +205,16 @@ class SessionRecord:
         included); ``tls_version`` is ``None`` in cleartext.
     auth_users : list of str
         The user name of each AUTH attempt that got as far as one, accepted or not.
+    turns : list of list of str
+        What the client sent in each of its turns. A turn ends when the server has answered
+        all it has read and waits for more; it holds the verbs of the commands read in it,
+        ``"."`` for a message's final dot and ``"answer"`` for an AUTH answer line. A client
+        that waits for each reply has one item a turn; one pipelining has several.
     """
 
     commands: list[tuple[str, str | None]] = field(default_factory=list)
     auth_users: list[str] = field(default_factory=list)
+    turns: list[list[str]] = field(default_factory=list)
 
     @property
     def verbs(self) -> list[str]:
@@ -223,10 +235,14 @@ class _LineTooLong(Exception):
 
 
 class _LineReader:
-    """Lines (with their endings) from a socket, through a buffer that may hold several."""
+    """Lines (with their endings) from a socket, through a buffer that may hold several.
 
-    def __init__(self, sock: socket.socket) -> None:
+    ``on_wait`` is called before each read that finds nothing left in the buffer.
+    """
+
+    def __init__(self, sock: socket.socket, on_wait: Callable[[], None]) -> None:
         self._sock = sock
+        self._on_wait = on_wait
         self._buffer = bytearray()
         self._start = 0
         self._scanned = 0
@@ -255,6 +271,8 @@ class _LineReader:
                 if not self._discarding:
                     self._discarding = True
                     raise _LineTooLong
+            if self._start == len(self._buffer):
+                self._on_wait()
             chunk = self._sock.recv(_RECV_SIZE)
             if not chunk:
                 return None
@@ -301,7 +319,9 @@ class _Session:
         self.thread = threading.Thread(
             target=self.run, name=f"scripted-smtpd-{server.port}-{index}", daemon=True
         )
-        self._reader = _LineReader(sock)
+        self._reader = _LineReader(sock, self._wait)
+        self._replied = False
+        """The server has sent something since the client's turn began."""
         self._tls = False
         self._greeted = False
         self._auth_user: str | None = None
@@ -362,7 +382,7 @@ class _Session:
         assert isinstance(self.sock, ssl.SSLSocket)
         self.sock.do_handshake()
         self._tls = True
-        self._reader = _LineReader(self.sock)  # drops any cleartext sent after STARTTLS
+        self._reader = _LineReader(self.sock, self._wait)  # drops cleartext sent after STARTTLS
 
     @property
     def _tls_version(self) -> str | None:
@@ -371,7 +391,23 @@ class _Session:
     # Replies and scripted actions.
 
     def _send(self, text: str) -> None:
+        self._replied = True
         self.sock.sendall(self._encode(text))
+
+    # The client's turns.
+
+    def _wait(self) -> None:
+        """The server has read all the client sent: a new turn begins if it has answered."""
+        if self._replied:
+            self._replied = False
+            with self.server._lock:
+                self.record.turns.append([])
+
+    def _note(self, item: str) -> None:
+        with self.server._lock:
+            if not self.record.turns:
+                self.record.turns.append([])
+            self.record.turns[-1].append(item)
 
     @staticmethod
     def _encode(text: str) -> bytes:
@@ -428,6 +464,7 @@ class _Session:
         return applied
 
     def _drip(self, data: bytes, interval: float) -> None:
+        self._replied = True
         for position in range(len(data)):
             if position and self.server._stopping.wait(interval):
                 raise _Closed(abrupt=True)
@@ -450,6 +487,7 @@ class _Session:
         verb, argument = verb.upper(), argument.strip()
         with self.server._lock:
             self.record.commands.append((verb, self._tls_version))
+        self._note(verb)
         handler = self._HANDLERS.get(verb)
         if handler is None:
             self._send("500 5.5.2 Command not recognized")
@@ -533,6 +571,7 @@ class _Session:
             return None
         if line is None:
             raise _Closed(abrupt=True)
+        self._note("answer")
         answer = line.strip().decode("ascii", "replace")
         if answer == "*":
             self._send("501 5.7.0 Authentication cancelled")
@@ -614,12 +653,21 @@ class _Session:
         self._respond("RCPT", argument, reply, effect)
 
     def _data(self, argument: str) -> None:
-        if self._mail_from is None:
-            self._respond("DATA", argument, "503 5.5.1 MAIL first")
-        elif not self._recipients:
-            self._respond("DATA", argument, "554 5.5.1 No valid recipients")
-        elif self._respond("DATA", argument, "354 End data with <CR><LF>.<CR><LF>", lambda: None):
+        if self._mail_from is not None and self._recipients:
+            if self._respond("DATA", argument, "354 End data with <CR><LF>.<CR><LF>", lambda: None):
+                self._receive_message()
+            return
+        refusal = (
+            "503 5.5.1 MAIL first" if self._mail_from is None else "554 5.5.1 No valid recipients"
+        )
+        action = self._script("DATA", argument)
+        if isinstance(action, Reply) and action.text.startswith("354"):
+            self._send(action.text)  # non-conforming: a message without a recipient follows
             self._receive_message()
+        elif action is None:
+            self._send(refusal)
+        else:
+            self._perform(action, None, refusal[:1])
 
     def _receive_message(self) -> None:
         parts: list[bytes] = []
@@ -634,6 +682,7 @@ class _Session:
             if line is None:
                 raise _Closed(abrupt=True)
             if line in (b".\r\n", b".\n"):
+                self._note(".")
                 break
             if line.startswith(b"."):
                 line = line[1:]
@@ -649,6 +698,11 @@ class _Session:
             self._send(error)
             return
         content = b"".join(parts)
+        if not self._recipients:  # started by a non-conforming 354
+            refused = "554 5.5.1 No valid recipients"
+            self._respond("dot", "", refused, message=content)
+            self._reset_transaction()
+            return
         delivery = Delivery(
             mail_from=self._mail_from or "",
             rcpt_tos=tuple(self._recipients),
@@ -821,7 +875,11 @@ class ScriptedSmtpServer:
         """Every connection so far, by index."""
         with self._lock:
             return [
-                SessionRecord(list(record.commands), list(record.auth_users))
+                SessionRecord(
+                    list(record.commands),
+                    list(record.auth_users),
+                    [list(turn) for turn in record.turns],
+                )
                 for record in self._sessions
             ]
 

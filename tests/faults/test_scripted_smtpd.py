@@ -203,6 +203,69 @@ def test_pipelined_commands_in_one_write(start_server: StartServer) -> None:
     assert second.content == b"Subject: two\r\n\r\nbody\r\n"
 
 
+def test_turns_are_what_the_client_sent_each_time_the_server_waited(
+    start_server: StartServer,
+) -> None:
+    server = start_server()
+    with RawClient(server) as client:
+        assert client.code() == 220
+        client.send(b"EHLO client.example.com\r\n")
+        client.reply()
+        client.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+        assert [client.code() for _ in range(3)] == [250, 250, 354]
+        client.send(b"Subject: one\r\n\r\nbody\r\n.\r\nMAIL FROM:<a@example.com>\r\n")
+        assert [client.code() for _ in range(2)] == [250, 250]
+        client.send(b"RSET\r\n")
+        assert client.code() == 250
+        client.send(b"QUIT\r\n")
+        assert client.code() == 221
+    with smtplib.SMTP(server.host, server.port, timeout=5) as smtp:
+        smtp.login("user", "secret")
+        smtp.send_message(a_message())
+
+    pipelined, one_by_one = server.sessions
+    assert pipelined.turns == [
+        ["EHLO"],
+        ["MAIL", "RCPT", "DATA"],
+        [".", "MAIL"],
+        ["RSET"],
+        ["QUIT"],
+    ]
+    # smtplib waits for each reply: one item a turn.
+    assert [len(turn) for turn in one_by_one.turns] == [1] * len(one_by_one.turns)
+    items = [item for [item] in one_by_one.turns]
+    assert items == ["EHLO", "AUTH", "MAIL", "RCPT", "DATA", ".", "QUIT"]
+
+
+@pytest.mark.parametrize("data_started", [True, False], ids=["354-anyway", "refused"])
+def test_a_354_to_data_without_recipients_reads_a_message_it_keeps_not(
+    start_server: StartServer, data_started: bool
+) -> None:
+    def script(event: Event) -> Action | None:
+        if event.point == "RCPT":
+            return Reply("550 5.1.1 no such user")
+        if event.point == "DATA" and data_started:
+            return Reply("354 go ahead anyway")
+        return None
+
+    server = start_server(script=script)
+    with RawClient(server) as client:
+        assert client.code() == 220
+        client.send(b"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n")
+        assert [client.code() for _ in range(3)] == [250, 250, 550]
+        client.send(b"DATA\r\n")
+        if data_started:
+            assert client.reply() == [b"354 go ahead anyway"]
+            client.send(b"Subject: nobody's\r\n\r\nbody\r\n.\r\n")
+            assert client.reply() == [b"554 5.5.1 No valid recipients"]
+        else:
+            assert client.reply() == [b"554 5.5.1 No valid recipients"]
+        client.send(b"RSET\r\nQUIT\r\n")
+        assert [client.code() for _ in range(2)] == [250, 221]
+    assert server.mailbox == []
+    assert server.sessions[0].verbs == ["EHLO", "MAIL", "RCPT", "DATA", "RSET", "QUIT"]
+
+
 def test_other_commands_and_overlong_lines(start_server: StartServer) -> None:
     server = start_server()
     with RawClient(server) as client:

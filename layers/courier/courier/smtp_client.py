@@ -3,7 +3,8 @@
 ``smtplib`` bounds each socket operation by its ``timeout``: a server that sends its reply one
 byte at a time, each byte inside the timeout, holds the client for as long as it likes. Here
 all I/O goes through two choke points, :meth:`BoundedSMTP.send` and
-:meth:`BoundedSMTP.getreply`, and each gives the socket only the time left before the sooner of
+:meth:`BoundedSMTP.getreply` (:meth:`BoundedSMTP.unprompted` reads too, but never waits), and
+each gives the socket only the time left before the sooner of
 two deadlines: ``timeout`` for this whole reply (or write), and :attr:`BoundedSMTP.deadline`
 for the whole message (set by the transport from the invocation's remaining time).
 
@@ -95,7 +96,11 @@ class BoundedSMTP(smtplib.SMTP):
         super().__init__(local_hostname=local_hostname, timeout=timeout)
         self.implicit_tls = implicit_tls
         self.deadline = Deadline.never()
-        """The whole message's deadline; the transport sets it before each message."""
+        """The deadline of the message (or of the messages of a session) being sent; the
+        transport sets it."""
+        self.written = 0
+        """How many bytes of the last :meth:`send` the socket took: all of them, unless it
+        raised (then what went out before the failure)."""
         self._inbox = bytearray()
         self._tls_unconfirmed = False
         """TLS is up, but no reply has come over it: the server may still refuse the session."""
@@ -104,16 +109,16 @@ class BoundedSMTP(smtplib.SMTP):
 
     def send(self, s: str | bytes) -> None:  # type: ignore[override]
         """Write ``s`` in full before the deadline."""
+        self.written = 0
         if self.sock is None:
             raise smtplib.SMTPServerDisconnected("please run connect() first")
         data = s.encode(self.command_encoding) if isinstance(s, str) else s
         until = self._operation_deadline()
         with memoryview(data) as view:
-            sent = 0
-            while sent < len(view):
+            while self.written < len(view):
                 self._arm(until)
                 try:
-                    sent += self.sock.send(view[sent : sent + _CHUNK])
+                    self.written += self.sock.send(view[self.written : self.written + _CHUNK])
                 except TimeoutError:
                     self.close()
                     raise self._timeout(until) from None
@@ -143,6 +148,22 @@ class BoundedSMTP(smtplib.SMTP):
             if len(lines) >= _MAX_REPLY_LINES:
                 self.close()  # the rest of the reply would be read as the next ones
                 return -1, f"a reply of more than {_MAX_REPLY_LINES} lines".encode()
+
+    def unprompted(self) -> bool:
+        """Whether the server has sent something, or closed the connection, that no command
+        asked for: read at once, without waiting; what came is left for :meth:`getreply`."""
+        if self._inbox or self.sock is None:
+            return True
+        self.sock.settimeout(0.0)
+        try:
+            chunk = self.sock.recv(_CHUNK)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False  # nothing (a TLS record that holds no data, at most)
+        except OSError:
+            return True  # reset: the next read says so
+        if chunk:
+            self._inbox += chunk
+        return True
 
     # Connecting, TLS and AUTH, bounded the same way.
 
