@@ -5,8 +5,10 @@ stack's queues and table from ``template.yaml`` (:mod:`local.stack`) and the def
 URI in SSM (the loopback SMTP server of :mod:`bench.network`, without delay); the messages are
 queued and received as one SQS event, as the event source mapping would. Then
 :mod:`bench.invoke` handles that event in a fresh process with the function's Lambda
-environment (tracing on) and ``AWS_ENDPOINT_URL`` pointing at moto: its peak RSS after init
-and after the batch, and the AWS calls the batch made.
+environment (tracing on, the full trust store: :func:`bench.environment.invocation_environment`)
+and ``AWS_ENDPOINT_URL`` pointing at moto: its peak RSS after init and after the batch, and
+the AWS calls the batch made. DynamoDB is moto's here (these figures count calls and bytes, not
+time; :mod:`bench.status_overhead` times them on purpose with moto's cost: see its notes).
 
 moto runs outside the measured process on purpose: in process (``mock_aws``), moto's import
 and the setup push the peak RSS above anything the batch adds, and the difference reads 0.
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.environment import FUNCTION, REGION, ROOT, lambda_environment
+from bench.environment import FUNCTION, REGION, ROOT, invocation_environment, lambda_environment
 from bench.network import Endpoints
 from bench.report import Figure, Target, median
 from bench.workload import message_bodies
@@ -33,6 +35,7 @@ __all__ = [
     "SSM_TARGET",
     "BatchFigures",
     "BatchResult",
+    "invoke_events",
     "measure",
     "run_batch",
     "summarize",
@@ -40,8 +43,6 @@ __all__ = [
 
 RSS_TARGET = Target("at_most", 60, " MB")
 SSM_TARGET = Target("at_most", 2)
-
-_TRACE_ID = "Root=1-6925a0c0-5e1f2a3b4c5d6e7f8a9b0c1d;Parent=53995c3f42cd8ad8;Sampled=1"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class BatchResult:
     rss_after_kb: int
     calls: dict[str, dict[str, int]]
     """API calls during the batch: service → operation → count."""
+    aws_seconds: dict[str, float]
+    """Seconds in those calls, by service, summed."""
+    aws_in_flight: dict[str, float]
+    """Seconds during which a call of the service was in flight."""
     failures: int
     seconds: float
     """The handler's call, wall clock."""
@@ -78,11 +83,20 @@ class BatchFigures:
     runs: int
 
 
-def measure(endpoints: Endpoints, *, messages: int, runs: int, directory: Path) -> BatchFigures:
+def measure(
+    endpoints: Endpoints, *, trust: str, messages: int, runs: int, directory: Path
+) -> BatchFigures:
     """Handle a batch of ``messages`` ``runs`` times, each in a fresh process."""
     with EmbeddedAws(region=REGION) as aws:
         results = [
-            run_batch(aws, endpoints, messages=messages, directory=directory, name=f"memory-{run}")
+            run_batch(
+                aws,
+                endpoints,
+                trust=trust,
+                messages=messages,
+                directory=directory,
+                name=f"memory-{run}",
+            )
             for run in range(runs)
         ]
     services = sorted({service for result in results for service in result.calls})
@@ -99,6 +113,7 @@ def run_batch(
     aws: EmbeddedAws,
     endpoints: Endpoints,
     *,
+    trust: str,
     messages: int,
     directory: Path,
     name: str,
@@ -112,6 +127,8 @@ def run_batch(
         moto's server (reset here).
     endpoints:
         The SMTP server (its undelayed port is used).
+    trust:
+        The trust store's file (``SSL_CERT_FILE``).
     messages:
         The batch's size.
     directory:
@@ -126,39 +143,47 @@ def run_batch(
     RuntimeError
         The invocation failed, or not every message was delivered.
     """
-    from local.stack import load_template
-
-    function = load_template()["Resources"][FUNCTION]["Properties"]
     aws.reset()  # each run starts from an empty AWS
     dead_letter_queue_url, event = _queued_batch(aws, endpoints, messages)
     event_file = directory / f"{name}-event.json"
     event_file.write_text(json.dumps(event), encoding="utf-8")
-    environment = {
-        **lambda_environment(),
-        **aws.child_environment(),
-        "COURIER_DLQ_URL": dead_letter_queue_url,
-        "SSL_CERT_FILE": endpoints.ca_file,
-        "COURIER_ALLOW_PRIVATE_SMTP_HOSTS": "true",  # the server is on loopback
-        "_X_AMZN_TRACE_ID": _TRACE_ID,  # as during an invocation: traced, sampled
-        **(extra_env or {}),
-    }
-    result = _invoke(function, event_file, directory / f"{name}-result.json", environment)
+    environment = invocation_environment(
+        {**aws.child_environment(), "COURIER_DLQ_URL": dead_letter_queue_url},
+        trust=trust,
+        extra=extra_env,
+    )
+    answer = invoke_events([event_file], directory / f"{name}-result.json", environment)
+    (invocation,) = answer["invocations"]
+    result = BatchResult(**invocation)
     if result.failures:
         raise RuntimeError(f"{result.failures} of {messages} messages were not delivered")
     return result
 
 
-def _invoke(
-    function: dict[str, Any], event_file: Path, out: Path, environment: dict[str, str]
-) -> BatchResult:
-    """Run :mod:`bench.invoke` on ``event_file`` in a fresh process."""
+def invoke_events(
+    event_files: list[Path], out: Path, environment: Mapping[str, str], *, profile: bool = False
+) -> dict[str, Any]:
+    """Run :mod:`bench.invoke` on ``event_files`` in a fresh process: ``invocations``, one
+    result per event, in order (the first is the process's first invocation), and with
+    ``profile`` the first one's ``profile`` (:func:`bench.profiling.top`).
+
+    Raises
+    ------
+    RuntimeError
+        The process failed.
+    """
+    from local.stack import load_template
+
+    function = load_template()["Resources"][FUNCTION]["Properties"]
     command = [
         *(sys.executable, "-m", "bench.invoke", "--handler", str(function["Handler"])),
-        *("--timeout", str(function["Timeout"]), "--event", str(event_file), "--out", str(out)),
+        *("--timeout", str(function["Timeout"]), "--out", str(out)),
+        *(argument for path in event_files for argument in ("--event", str(path))),
+        *(["--profile"] if profile else []),
     ]
     process = subprocess.run(  # noqa: S603 (our own module, no shell)
         command,
-        env=environment,
+        env=dict(environment),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,  # the handler's JSON logs and EMF metrics
         stderr=subprocess.PIPE,
@@ -167,7 +192,8 @@ def _invoke(
     )
     if process.returncode != 0:
         raise RuntimeError(f"the invocation failed:\n{process.stderr}")
-    return BatchResult(**json.loads(out.read_text(encoding="utf-8")))
+    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return result
 
 
 def _queued_batch(

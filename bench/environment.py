@@ -6,22 +6,42 @@ Active`` and ``LAMBDA_TASK_ROOT`` make Powertools load the X-Ray SDK and patch b
 log level, the idempotency table. ``Ref`` to a parameter gives its default, ``Ref`` to a
 resource the name :mod:`local.stack` gives it in moto. Credentials are fake and no AWS config
 file is read, as in Lambda.
+
+:func:`invocation_environment` adds what an invocation of the benchmark needs on top: the AWS
+endpoints, the full trust store (:func:`trust_store`: the system's bundle plus the benchmark's
+throwaway CA, so the handler loads as many roots as in Lambda), loopback SMTP hosts allowed,
+and an X-Ray trace id, as during a sampled invocation.
 """
 
 from __future__ import annotations
 
 import os
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from local.stack import TEMPLATE, load_template
 
-__all__ = ["FUNCTION", "REGION", "ROOT", "handler_module", "lambda_environment", "queue_url"]
+__all__ = [
+    "FUNCTION",
+    "REGION",
+    "ROOT",
+    "TrustStore",
+    "handler_module",
+    "invocation_environment",
+    "lambda_environment",
+    "queue_url",
+    "trust_store",
+]
 
 ROOT = TEMPLATE.parent
 FUNCTION = "SenderFunction"
 REGION = "us-east-1"
 _ACCOUNT = "123456789012"  # moto's
+_TRACE_ID = "Root=1-6925a0c0-5e1f2a3b4c5d6e7f8a9b0c1d;Parent=53995c3f42cd8ad8;Sampled=1"
+_SYSTEM_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
 
 
 def queue_url(name: str, *, region: str = REGION) -> str:
@@ -89,3 +109,45 @@ def _resolve(value: Any, template: dict[str, Any], *, region: str) -> str:
     if resource["Type"] == "AWS::SQS::Queue":
         return queue_url(name, region=region)
     return str(name)  # local.stack names every resource after its logical ID
+
+
+@dataclass(frozen=True)
+class TrustStore:
+    """A PEM bundle for ``SSL_CERT_FILE``."""
+
+    path: str
+    source: str
+    """The system bundle it holds."""
+    certificates: int
+
+
+def trust_store(ca_file: str, directory: Path) -> TrustStore:
+    """A bundle of the system's trust store (Debian's or Amazon Linux's file, else OpenSSL's
+    default file, else certifi's) with the PEM of ``ca_file`` appended, written to
+    ``directory``."""
+    candidates = [*_SYSTEM_BUNDLES, ssl.get_default_verify_paths().openssl_cafile]
+    source = next((path for path in candidates if path and os.path.isfile(path)), None)
+    if source is None:
+        import certifi
+
+        source = certifi.where()
+    system = Path(source).read_text(encoding="ascii")
+    bundle = system.rstrip("\n") + "\n" + Path(ca_file).read_text(encoding="ascii")
+    path = directory / "trust-store.pem"
+    path.write_text(bundle, encoding="ascii")
+    return TrustStore(str(path), source, bundle.count("-----BEGIN CERTIFICATE-----"))
+
+
+def invocation_environment(
+    aws: Mapping[str, str], *, trust: str, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The sender's Lambda environment with ``aws`` (endpoints, credentials, queue URLs), the
+    trust store ``trust``, loopback SMTP hosts allowed and a sampled trace; ``extra`` last."""
+    return {
+        **lambda_environment(),
+        **aws,
+        "SSL_CERT_FILE": trust,
+        "COURIER_ALLOW_PRIVATE_SMTP_HOSTS": "true",  # the server is on loopback
+        "_X_AMZN_TRACE_ID": _TRACE_ID,  # as during an invocation: traced, sampled
+        **(extra or {}),
+    }

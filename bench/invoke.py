@@ -1,26 +1,32 @@
-"""One invocation of the deployed handler in a process of its own, measured.
+"""Invocations of the deployed handler in a process of its own, measured.
 
-``python -m bench.invoke --event EVENT.json --timeout 60 --out RESULT.json`` is what a Lambda
-execution environment does with one SQS event: import the handler module (init), then call
-``lambda_handler`` once. It notes the call's wall-clock time, the peak RSS after init and after
-the call, and counts every AWS API call of the call by service and operation, with a botocore
-``before-call`` handler installed the way moto installs its own (before any session exists), so
-the handler's clients need no change. It imports nothing else that allocates: the event is
-prepared by :mod:`bench.batch`, and AWS is a moto server in another process (``AWS_ENDPOINT_URL``).
+``python -m bench.invoke --event E1.json [--event E2.json ...] --timeout 60 --out RESULT.json``
+is what a Lambda execution environment does with SQS events: import the handler module (init),
+then call ``lambda_handler`` once per event, in order; the first call is a cold start's first
+invocation, the later ones are warm (``--profile``: the first one under :mod:`cProfile`, its
+functions with the most cumulative time in the result). For each call it notes the wall-clock
+time, the peak RSS before and after it, and every AWS API call it made
+(:class:`bench.aws_calls.AwsCalls`, counted and timed by service and operation, installed
+before any session exists, so the handler's clients need no change). It imports nothing else
+that allocates: the events are prepared by the benchmark, and AWS runs in another process
+(``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_DYNAMODB``).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import importlib
 import json
 import os
 import re
 import resource
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from bench.aws_calls import AwsCalls
+from bench.profiling import top
 
 __all__ = ["main", "peak_rss_kb"]
 
@@ -44,46 +50,51 @@ def peak_rss_kb() -> int:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.invoke", description=__doc__)
     parser.add_argument("--handler", required=True, help="module.function")
-    parser.add_argument("--event", type=Path, required=True)
+    parser.add_argument("--event", type=Path, action="append", required=True)
     parser.add_argument("--timeout", type=float, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--profile", action="store_true", help="the first invocation under cProfile"
+    )
     options = parser.parse_args(argv)
 
-    calls: Counter[tuple[str, str]] = Counter()
-
-    def count(model: Any, **_: Any) -> None:
-        calls[(model.service_model.service_name, model.name)] += 1
-
-    from botocore.handlers import BUILTIN_HANDLERS
-
-    BUILTIN_HANDLERS.append(("before-call", count))
+    aws = AwsCalls()
+    aws.install()
 
     from local.lambda_context import LocalLambdaContext
 
-    event = json.loads(options.event.read_text(encoding="utf-8"))
+    events = [json.loads(path.read_text(encoding="utf-8")) for path in options.event]
     module, _, function = options.handler.rpartition(".")
     handler = getattr(importlib.import_module(module), function)  # Lambda's init
-    context = LocalLambdaContext(
-        os.environ["AWS_LAMBDA_FUNCTION_NAME"], timeout_seconds=options.timeout
-    )
-    before = peak_rss_kb()
-    calls.clear()
-    started = time.perf_counter()
-    response = handler(event, context)
-    seconds = time.perf_counter() - started
-    after = peak_rss_kb()
-
-    by_service: dict[str, dict[str, int]] = {}
-    for (service, operation), number in sorted(calls.items()):
-        by_service.setdefault(service, {})[operation] = number
-    result = {
-        "messages": len(event["Records"]),
-        "rss_before_kb": before,
-        "rss_after_kb": after,
-        "calls": by_service,
-        "failures": len(response["batchItemFailures"]),
-        "seconds": seconds,
-    }
+    invocations: list[dict[str, Any]] = []
+    profiler = cProfile.Profile() if options.profile else None
+    for event in events:
+        context = LocalLambdaContext(
+            os.environ["AWS_LAMBDA_FUNCTION_NAME"], timeout_seconds=options.timeout
+        )
+        before = peak_rss_kb()
+        aws.clear()
+        if profiler is not None and not invocations:
+            profiler.enable()
+        started = time.perf_counter()
+        response = handler(event, context)
+        seconds = time.perf_counter() - started
+        if profiler is not None and not invocations:
+            profiler.disable()
+        after = peak_rss_kb()
+        invocations.append(
+            {
+                "messages": len(event["Records"]),
+                "rss_before_kb": before,
+                "rss_after_kb": after,
+                **aws.snapshot(),
+                "failures": len(response["batchItemFailures"]),
+                "seconds": seconds,
+            }
+        )
+    result: dict[str, Any] = {"invocations": invocations}
+    if profiler is not None:
+        result["profile"] = top(profiler)
     options.out.write_text(json.dumps(result), encoding="utf-8")
 
 

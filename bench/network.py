@@ -2,11 +2,13 @@
 of their own.
 
 ``python -m bench.network --delay-ms 10 --dir DIR`` starts a STARTTLS + AUTH server
-(:class:`local.smtpd.SmtpServer`, certificate from a throwaway CA written to ``DIR/ca.pem``)
-and a :class:`~bench.proxy.DelayProxy` in front of it, prints one JSON line with their ports,
-and runs until its standard input closes; then it prints one JSON line of statistics. A process
-of its own keeps the server's and the proxy's threads from competing with the client for one
-GIL, as they would not over a network.
+(:class:`local.smtpd.SmtpServer`, offering PIPELINING as the common providers do; certificate
+from a throwaway CA written to ``DIR/ca.pem``) with one account per project of
+:data:`PROJECTS` and one for the stack's default sender, and a :class:`~bench.proxy.DelayProxy`
+in front of it; prints one JSON line with their ports, and runs until its standard input
+closes; then it prints one JSON line of statistics (messages accepted, by account; MAIL
+commands that came pipelined). A process of its own keeps the server's and the proxy's threads
+from competing with the client for one GIL, as they would not over a network.
 
 :class:`Network` is the client's handle: ``with Network(delay=0.010, directory=d) as far:``
 gives :class:`Endpoints`, and :meth:`Network.close` returns :class:`NetworkStats`.
@@ -18,21 +20,44 @@ import argparse
 import json
 import subprocess
 import sys
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from bench.environment import ROOT
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-__all__ = ["PASSWORD", "USERNAME", "Endpoints", "Network", "NetworkStats", "main", "smtp_uri"]
+from bench.environment import ROOT
+from local.smtpd import SmtpServer
+
+__all__ = [
+    "PASSWORD",
+    "PROJECTS",
+    "USERNAME",
+    "Endpoints",
+    "Network",
+    "NetworkStats",
+    "main",
+    "smtp_uri",
+]
 
 USERNAME = "courier"
+"""The stack's default sender's account."""
 PASSWORD = "bench-secret"  # noqa: S105 (an account of a throwaway local server)
+PROJECTS = tuple(f"p{number:02d}" for number in range(10))
+"""Projects with a connection URI of their own: an account each on the same server."""
 
 
-def smtp_uri(port: int) -> str:
-    """The connection URI of the far side's account on loopback ``port``."""
-    return f"smtp://{USERNAME}:{PASSWORD}@127.0.0.1:{port}/"
+def smtp_uri(port: int, *, project: str | None = None) -> str:
+    """The connection URI of ``project``'s account (the default sender's: ``None``) on
+    loopback ``port``."""
+    username = project or USERNAME
+    return f"smtp://{username}:{_password(username)}@127.0.0.1:{port}/"
+
+
+def _password(username: str) -> str:
+    return PASSWORD if username == USERNAME else f"{PASSWORD}-{username}"
 
 
 @dataclass(frozen=True)
@@ -48,12 +73,12 @@ class Endpoints:
 
     @property
     def proxied_uri(self) -> str:
-        """The server through the proxy."""
+        """The default sender's account, through the proxy."""
         return smtp_uri(self.proxy_port)
 
     @property
     def direct_uri(self) -> str:
-        """The server without delay."""
+        """The default sender's account, without delay."""
         return smtp_uri(self.smtp_port)
 
 
@@ -63,8 +88,13 @@ class NetworkStats:
 
     messages: int
     """Messages the server accepted."""
+    by_account: dict[str, int]
+    """Messages accepted, by the account that AUTHed."""
     sessions: int
     """SMTP sessions in which a client sent a command."""
+    mail_commands: int
+    pipelined_mail: int
+    """MAIL commands that arrived with the next command already sent (RFC 2920)."""
     connections: int
     """Connections through the proxy."""
     mean_lateness: float
@@ -143,7 +173,6 @@ def main(argv: list[str] | None = None) -> None:
     import trustme
 
     from bench.proxy import DelayProxy
-    from local.smtpd import SmtpServer
 
     # aiosmtpd warns on every AUTH that its own Session.login_data is deprecated.
     logging.getLogger("mail.log").setLevel(logging.ERROR)
@@ -152,11 +181,11 @@ def main(argv: list[str] | None = None) -> None:
     ca = trustme.CA()
     ca_file = options.dir / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
-    server = SmtpServer(
+    server = _AccountsServer(
+        accounts={name: _password(name) for name in (USERNAME, *PROJECTS)},
         listener="starttls",
         certificate=ca.issue_cert("localhost", "127.0.0.1"),
-        username=USERNAME,
-        password=PASSWORD,
+        pipelining=True,
     )
     with (
         server,
@@ -166,14 +195,36 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(asdict(endpoints)), flush=True)
         sys.stdin.read()  # until the client closes our stdin
         relayed = proxy.stats()
+        sessions = server.client_sessions
         stats = NetworkStats(
             messages=len(server.messages),
-            sessions=len(server.client_sessions),
+            by_account=dict(Counter(message.auth_login or "" for message in server.messages)),
+            sessions=len(sessions),
+            mail_commands=sum(len(session.pipelined) for session in sessions),
+            pipelined_mail=sum(sum(session.pipelined) for session in sessions),
             connections=relayed.connections,
             mean_lateness=relayed.mean_lateness,
             max_lateness=relayed.max_lateness,
         )
     print(json.dumps(asdict(stats)), flush=True)
+
+
+class _AccountsServer(SmtpServer):
+    """:class:`~local.smtpd.SmtpServer` with several accounts instead of one."""
+
+    def __init__(self, *, accounts: Mapping[str, str], **options: Any) -> None:
+        self._accounts = dict(accounts)
+        super().__init__(**options)
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        if (
+            isinstance(data, LoginPassword)
+            and self._accounts.get(data.login.decode()) == data.password.decode()
+        ):
+            return AuthResult(success=True, auth_data=data.login)
+        return AuthResult(success=False, handled=False)  # 535 (handled=True would hang)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Figures, their targets, and how they are printed: ``name: value`` lines, then a table."""
+"""Figures, their targets, and how they are printed: ``name: value`` lines, then a table
+(figure, value, the min and max of the values it is the median of, target, met?)."""
 
 from __future__ import annotations
 
@@ -34,10 +35,19 @@ class Figure:
     value: float
     digits: int = 2
     target: Target | None = None
+    low: float | None = None
+    """The smallest of the values ``value`` is the median of (``None``: a single value)."""
+    high: float | None = None
 
     @property
     def text(self) -> str:
         return f"{self.value:.{self.digits}f}"
+
+    @property
+    def spread(self) -> str:
+        if self.low is None or self.high is None:
+            return ""
+        return f"{self.low:.{self.digits}f} / {self.high:.{self.digits}f}"
 
     @property
     def met(self) -> bool | None:
@@ -54,12 +64,12 @@ def figure_lines(figures: Sequence[Figure]) -> list[str]:
 
 
 def table_lines(figures: Sequence[Figure]) -> list[str]:
-    """A Markdown table: figure | value | target | met?"""
-    rows = [("figure", "value", "target", "met?")]
+    """A Markdown table: figure | value | min / max | target | met?"""
+    rows = [("figure", "value", "min / max", "target", "met?")]
     for figure in figures:
         met = {None: "", True: "yes", False: "**no**"}[figure.met]
-        rows.append((figure.name, figure.text, str(figure.target or ""), met))
-    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+        rows.append((figure.name, figure.text, figure.spread, str(figure.target or ""), met))
+    widths = [max(len(row[column]) for row in rows) for column in range(5)]
     lines = [
         "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
         for row in rows

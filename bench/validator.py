@@ -92,7 +92,13 @@ def summarize(times: ValidatorTimes) -> tuple[list[Figure], list[str]]:
     """``validator_ms_50_errors`` and the ratio to the good patch, with min/median/max notes."""
     bad, good = median(times.bad), median(times.good)
     figures = [
-        Figure("validator_ms_50_errors", bad * 1000, digits=1),
+        Figure(
+            "validator_ms_50_errors",
+            bad * 1000,
+            digits=1,
+            low=min(times.bad) * 1000,
+            high=max(times.bad) * 1000,
+        ),
         Figure("validator_errors_vs_valid_ratio", bad / good),
     ]
 
