@@ -44,6 +44,8 @@ class _RecordingSMTP(SMTP):
         self._session_record = RecordedSession()
         recorder.sessions.append(self._session_record)
         recorder.connections.append(self)
+        self.hang_up_before_next = False
+        """Close the connection instead of answering the next command (after a message)."""
 
     def _record(self, verb: str) -> None:
         ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
@@ -70,6 +72,9 @@ class _RecordingSMTP(SMTP):
         await super().smtp_AUTH(arg)
 
     async def smtp_MAIL(self, arg: str) -> None:
+        if self.hang_up_before_next and self.transport is not None:
+            self.transport.close()  # a command pipelined behind the message gets no answer
+            return
         self._record("MAIL")
         # Test instrumentation: what the client sent without waiting for this reply.
         waiting = bytes(self._reader._buffer)  # type: ignore[attr-defined]
@@ -171,7 +176,9 @@ class _Handler:
             )
         )
         if faults.hang_up_after_message:
-            # Runs once this reply is written, before the next command is read.
+            # Runs once this reply is written; a command already read is not answered either.
+            assert isinstance(server, _RecordingSMTP)
+            server.hang_up_before_next = True
             asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 2.0.0 OK: queued"
 
