@@ -159,8 +159,12 @@ class Sender:
         records = [SQSRecord(raw) for raw in event.get("Records") or []]
         batch = _Batch(self, context)
         try:
-            batch.begin(records)
-            items = batch.deliver(records)
+            batch.identify(records)
+            # The processing marks go out while the mail does; the outcomes read what they read.
+            with ThreadPoolExecutor(max_workers=1) as marker:
+                marking = marker.submit(batch.begin, records)
+                items = batch.deliver(records)
+                marking.result()
             handed_back = [item.record.message_id for item in items if not batch.report(item)]
         finally:
             batch.finish()
@@ -209,15 +213,23 @@ class _Batch:
         # function's timeout, which is about what this invocation started with.
         self._in_progress_seconds = math.ceil(started_with) + 1
 
+    def identify(self, records: Sequence[SQSRecord]) -> None:
+        """Read every record's message once: whom it is for, and its id."""
+        for record in records:
+            self._identify(record)
+
     def begin(self, records: Sequence[SQSRecord]) -> None:
-        """Read every record's message once, and mark the batch's messages ``processing``."""
-        self.status.begin(self._identify(record) for record in records)
+        """Mark the batch's messages ``processing`` (in a thread of its own, while
+        :meth:`deliver` runs: their records are read here, but not written until
+        :meth:`report`)."""
+        self.status.begin([self._refs[record.message_id] for record in records])
 
     def deliver(self, records: Sequence[SQSRecord]) -> list[_Item]:
         """Phases 1 to 4: every record's message sent or failed, its claim written."""
+        refs = [self._identify(record) for record in records]
         # Each project's configuration is one SSM call when not cached: read them side by side.
         if self._sender.config_provider.max_age > 0:
-            projects = {self._identify(record).project_id for record in records}
+            projects = {ref.project_id for ref in refs}
             _in_parallel(self._read_config, sorted(projects))
         items = [self._prepare(record) for record in records]
         ready = [item for item in items if item.error is None and not item.dead_lettered_already]
