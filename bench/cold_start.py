@@ -3,7 +3,13 @@
 Each measurement is a new process with the environment Lambda gives the function
 (:func:`bench.environment.lambda_environment`: tracing on, the layer on ``PYTHONPATH``). The
 child times only its ``import`` statement, so the interpreter's own start (the same for both)
-is left out. The two imports alternate, and the ratio is the median of the pairs' ratios.
+is left out. The two imports alternate, and the ratio is the median of the pairs' ratios (the
+figure's min / max are the pairs' smallest and largest).
+
+What the handler leaves to its first invocation is not in this figure: only work that an
+invocation may never need belongs there (the SQS client, made for the first DLQ write or
+visibility change; Go template support, imported for the first Go template), and
+:mod:`bench.first_invocation` keeps the first invocation within its bound of the warm ones.
 
 :func:`import_profile` runs ``python -X importtime`` once and sums each top-level package's own
 import time, which shows where the handler's cold start goes.
@@ -39,6 +45,8 @@ class ColdStart:
     boto3: float
     ratio: float
     runs: int
+    ratios: tuple[float, ...] = ()
+    """Each pair's ratio, in the order measured."""
 
 
 def time_import(module: str, environment: Mapping[str, str]) -> float:
@@ -71,18 +79,20 @@ def measure(environment: Mapping[str, str], *, handler: str, runs: int) -> ColdS
             pairs.append((time_import(handler, environment), baseline))
         else:
             pairs.append((time_import(handler, environment), time_import("boto3", environment)))
+    ratios = tuple(h / b for h, b in pairs)
     return ColdStart(
         handler=median(h for h, _ in pairs),
         boto3=median(b for _, b in pairs),
-        ratio=median(h / b for h, b in pairs),
+        ratio=median(ratios),
         runs=runs,
+        ratios=ratios,
     )
 
 
 def import_profile(module: str, environment: Mapping[str, str]) -> list[tuple[str, float]]:
     """Seconds of ``import module`` by top-level package (own time of its modules, summed),
-    largest first. A module's own time includes running its body: ``app``'s is the clients it
-    creates at import."""
+    largest first. A module's own time includes running its body: ``app``'s is the session and
+    the clients it creates at import (DynamoDB twice, SSM)."""
     result = subprocess.run(  # noqa: S603 (our interpreter, no shell)
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
         env=dict(environment),
@@ -103,9 +113,13 @@ def summarize(
 ) -> tuple[list[Figure], list[str]]:
     """The ``cold_import_ratio`` figure and the notes that say where the time goes."""
     top = ", ".join(f"{package} {seconds * 1000:.0f}" for package, seconds in profile[:10])
-    return [Figure("cold_import_ratio", cold.ratio, target=IMPORT_TARGET)], [
+    low, high = (min(cold.ratios), max(cold.ratios)) if cold.ratios else (None, None)
+    figure = Figure("cold_import_ratio", cold.ratio, target=IMPORT_TARGET, low=low, high=high)
+    spread = f" (pairs {low:.2f} to {high:.2f})" if low is not None and high is not None else ""
+    return [figure], [
         f"cold import, fresh interpreter, median of {cold.runs}: import {handler} "
-        f"{cold.handler * 1000:.0f} ms, import boto3 {cold.boto3 * 1000:.0f} ms",
+        f"{cold.handler * 1000:.0f} ms, import boto3 {cold.boto3 * 1000:.0f} ms, ratio "
+        f"{cold.ratio:.2f}{spread}",
         f"import {handler}, own time by top-level package in ms (-X importtime; {handler}'s own "
-        f"time is its module body: the boto3 clients it creates): {top}",
+        f"time is its module body: the boto3 session and the clients it creates): {top}",
     ]

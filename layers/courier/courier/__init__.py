@@ -8,7 +8,7 @@ The library behind the bundle's Lambda functions. Each module owns one idea:
   policy and client certificate, and the SSRF guard; :mod:`.smtp_client`: ``smtplib`` with
   every read and write bounded by a :mod:`.deadline`;
 - :mod:`.message` and :mod:`.headers`: the SQS message in, the MIME mail out, and the rules of
-  its headers;
+  its headers; :mod:`.message_validator`: the message schema's validator, generated from it;
 - :mod:`.template_data`, :mod:`.templates`, :mod:`.sandbox`, :mod:`.go_template` (a package:
   the converter and the sandbox it runs in) and :mod:`.remote_templates`: Kratos's template
   types and their data, rendering in a sandbox, Kratos's Go templates converted, ``https://``

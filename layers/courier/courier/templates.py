@@ -43,9 +43,9 @@ from typing import Any, Literal
 from jinja2 import FileSystemLoader, StrictUndefined, Template
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 
+from courier import go_template
 from courier.bundle import BundledKind, read_bundled_file
 from courier.errors import ConfigError, MessageError
-from courier.go_template import GoTemplateSandbox, convert, is_go_template
 from courier.message import check_header_value
 from courier.sandbox import TemplateLimitError, TemplateSandbox, render_bounded, render_budget
 from courier.template_data import SAMPLE_DATA, TEMPLATE_TYPES, config_key
@@ -126,9 +126,21 @@ def _environment(*, autoescape: bool) -> TemplateSandbox:
 _TEXT = _environment(autoescape=False)
 _HTML = _environment(autoescape=True)
 # Converted Go templates: Go's whitespace is the source's own (no trim_blocks), and macros are
-# the only templates they call, so no loader.
-_GO_TEXT = GoTemplateSandbox(autoescape=False, auto_reload=False)
-_GO_HTML = GoTemplateSandbox(autoescape=True, auto_reload=False)
+# the only templates they call, so no loader. Made for the first Go template (by autoescape):
+# courier.go_template is imported then.
+_GO_SANDBOXES: dict[bool, TemplateSandbox] = {}
+
+
+def _go_sandbox(*, autoescape: bool) -> TemplateSandbox:
+    if autoescape not in _GO_SANDBOXES:
+        sandbox = go_template.GoTemplateSandbox(autoescape=autoescape, auto_reload=False)
+        _GO_SANDBOXES[autoescape] = sandbox
+    return _GO_SANDBOXES[autoescape]
+
+
+def _converts_go(environment: object) -> bool:
+    """Whether ``environment`` renders converted Go templates."""
+    return any(environment is sandbox for sandbox in _GO_SANDBOXES.values())
 
 
 def render(
@@ -288,7 +300,7 @@ def converted_jinja(source: str, *, field: str) -> str | None:
     ConfigError
         ``go_template_syntax`` or ``go_template_unsupported``, naming the line.
     """
-    return _converted(source, field=field) if is_go_template(source) else None
+    return _converted(source, field=field) if go_template.is_go_template(source) else None
 
 
 def check_template_renders(template_type: str, part: Part, source: str, *, field: str) -> None:
@@ -322,7 +334,7 @@ def check_template_renders(template_type: str, part: Part, source: str, *, field
 @lru_cache(maxsize=256)
 def _converted(source: str, *, field: str) -> str:
     try:
-        return convert(source, field=field)
+        return go_template.convert(source, field=field)
     except RecursionError:
         raise ConfigError(
             field, "go_template_syntax", "the Go template is nested too deeply to convert"
@@ -331,9 +343,9 @@ def _converted(source: str, *, field: str) -> str:
 
 @lru_cache(maxsize=256)
 def _compile(source: str, *, autoescape: bool, field: str) -> Template:
-    if is_go_template(source):
+    if go_template.is_go_template(source):
         converted = _converted(source, field=field)
-        return _compile_jinja(converted, _GO_HTML if autoescape else _GO_TEXT, field=field)
+        return _compile_jinja(converted, _go_sandbox(autoescape=autoescape), field=field)
     return _compile_jinja(source, _HTML if autoescape else _TEXT, field=field)
 
 
@@ -345,7 +357,7 @@ def _compile_jinja(source: str, environment: TemplateSandbox, *, field: str) -> 
             field, "template_syntax", "is not a valid Jinja2 template: it is nested too deeply"
         ) from None
     except TemplateSyntaxError as exc:
-        converted = isinstance(environment, GoTemplateSandbox)
+        converted = _converts_go(environment)
         what = "its Jinja conversion is" if converted else "is"
         message = f"{what} not a valid Jinja2 template: line {exc.lineno}: {exc.message}"
         raise ConfigError(field, "template_syntax", message) from exc
@@ -413,7 +425,7 @@ def _at_line(template: Template, exc: BaseException) -> str:
         traceback = traceback.tb_next
     if line is None:
         return ""
-    if isinstance(template.environment, GoTemplateSandbox):
+    if _converts_go(template.environment):
         return f" at line {line} of its Jinja conversion"
     return f" at line {line}"
 
