@@ -5,7 +5,8 @@ The library behind the bundle's Lambda functions. Each module owns one idea:
 - :mod:`.stack`: the stack's settings, read from the environment once;
 - :mod:`.uri` and :mod:`.ports`: the connection URI, the security mode it names, the ports;
 - :mod:`.transport`, :mod:`.tls` and :mod:`.network`: an SMTP session in that mode, its TLS
-  policy and client certificate, and the SSRF guard; :mod:`.smtp_client`: ``smtplib`` with
+  policy and client certificate, and the SSRF guard; :mod:`.transactions`: mails carried over
+  an open session, one round trip each with PIPELINING; :mod:`.smtp_client`: ``smtplib`` with
   every read and write bounded by a :mod:`.deadline`;
 - :mod:`.message` and :mod:`.headers`: the SQS message in, the MIME mail out, and the rules of
   its headers; :mod:`.message_validator`: the message schema's validator, generated from it;
@@ -16,8 +17,9 @@ The library behind the bundle's Lambda functions. Each module owns one idea:
 - :mod:`.config_rules`: the one definition of a valid configuration; :mod:`.config`,
   :mod:`.ssm`, :mod:`.bundle` and :mod:`.config_provider`: a project's settings, read from SSM
   (and the bundle) and cached;
-- :mod:`.delivery`, :mod:`.outcomes` and :mod:`.sender`: a batch's sessions, the one decision
-  of where each message ends, and the SQS handler's work; :mod:`.once`: at most one delivery
+- :mod:`.delivery`, :mod:`.sessions`, :mod:`.outcomes` and :mod:`.sender`: a message made a
+  mail, a batch's sessions (every project's side by side), the one decision of where each
+  message ends, and the SQS handler's work; :mod:`.once`: at most one delivery
   per idempotency key; :mod:`.dead_letters`: what a DLQ message says; :mod:`.delivery_log`:
   what a later receive of a message must know; :mod:`.observability`: logs and metrics;
 - :mod:`.status`, :mod:`.status_table` and :mod:`.status_api`: each message's status record,
