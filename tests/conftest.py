@@ -22,6 +22,7 @@ from courier.errors import CourierError
 from courier.uri import ConnectionUri
 from local.smtpd import Faults, Listener, SmtpServer
 from local.stack import StackResources, create_stack_resources
+from tests.faults.scripted_smtpd import ScriptedSmtpServer
 
 pytest_plugins = ["pytester"]
 
@@ -495,3 +496,27 @@ def credential_guard(
         guard.check(request.node.nodeid)
     finally:
         guard.forget()  # let the errors go, and the tracebacks and frames they hold
+
+
+StartScripted = Callable[..., ScriptedSmtpServer]
+
+
+@pytest.fixture
+def start_scripted(ca: trustme.CA) -> Iterator[StartScripted]:
+    """Start scripted raw-socket servers (tests/faults/scripted_smtpd.py), with a certificate
+    from ``ca`` in the TLS modes; stop them after the test, which fails if a script or the
+    server raised in a connection thread."""
+    servers: list[ScriptedSmtpServer] = []
+
+    def start(**options: Any) -> ScriptedSmtpServer:
+        if options.get("mode", "plain") != "plain":
+            options.setdefault("certificate", ca.issue_cert("127.0.0.1", "localhost"))
+        server = ScriptedSmtpServer(**options).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+    for server in servers:
+        assert server.errors == []

@@ -8,10 +8,10 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email.message import EmailMessage
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 import pytest
 import trustme
@@ -31,25 +31,10 @@ StartServer = Callable[..., ScriptedSmtpServer]
 
 
 @pytest.fixture
-def start_server(ca: trustme.CA) -> Iterator[StartServer]:
-    """Start servers (with a certificate from ``ca`` for TLS modes); stop them after the test.
-
-    A test fails if a script or the server raised in a connection thread.
-    """
-    servers: list[ScriptedSmtpServer] = []
-
-    def start(**options: Any) -> ScriptedSmtpServer:
-        if options.get("mode", "plain") != "plain":
-            options.setdefault("certificate", ca.issue_cert("127.0.0.1", "localhost"))
-        server = ScriptedSmtpServer(**options).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-    for server in servers:
-        assert server.errors == []
+def start_server(start_scripted: StartServer) -> StartServer:
+    """Start servers (with a certificate for TLS modes); a test fails if a script or the
+    server raised in a connection thread."""
+    return start_scripted
 
 
 @pytest.fixture

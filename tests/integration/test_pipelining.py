@@ -9,12 +9,11 @@ from __future__ import annotations
 import random
 import re
 import threading
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
-import trustme
 
 from courier.errors import (
     CourierError,
@@ -31,7 +30,7 @@ from courier.errors import (
 from courier.transport import OutgoingMail, Transport
 from courier.uri import ConnectionUri
 from local.smtpd import SmtpServer, free_port
-from tests.conftest import StartServer
+from tests.conftest import StartScripted, StartServer
 from tests.faults.scripted_smtpd import (
     Action,
     Drop,
@@ -43,7 +42,6 @@ from tests.faults.scripted_smtpd import (
 )
 
 Result = str | CourierError
-StartScripted = Callable[..., ScriptedSmtpServer]
 
 OPEN_TURNS = {
     "smtps": [["EHLO"], ["AUTH"]],
@@ -173,23 +171,14 @@ class Heard:
 
 
 @pytest.fixture
-def start_scripted(ca: trustme.CA, trust_test_ca: None) -> Iterator[StartScripted]:
-    """Scripted servers with a certificate the client trusts; each must end without errors."""
-    servers: list[ScriptedSmtpServer] = []
+def start_scripted(start_scripted: StartScripted, trust_test_ca: None) -> StartScripted:
+    """Scripted servers (smtps:// unless told) with a certificate the client trusts."""
 
     def start(**options: Any) -> ScriptedSmtpServer:
         options.setdefault("mode", "smtps")
-        if options["mode"] != "plain":
-            options.setdefault("certificate", ca.issue_cert("127.0.0.1", "localhost"))
-        server = ScriptedSmtpServer(**options).start()
-        servers.append(server)
-        return server
+        return start_scripted(**options)
 
-    yield start
-    for server in servers:
-        server.stop()
-    for server in servers:
-        assert server.errors == []
+    return start
 
 
 def transport_for(
