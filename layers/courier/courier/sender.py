@@ -4,11 +4,11 @@ A batch goes in phases, so that its mails can travel together:
 
 1. each record's message is parsed, its project's configuration read and the invocation's time
    checked (:meth:`_Batch.prepare`);
-2. each message's idempotency record is claimed (:class:`~courier.once.DeliverOnce`: at most
-   one delivery per key), all at once;
-3. the claimed messages are composed, and :class:`~courier.sessions.Sessions` sends them: each
-   project over its own sessions, all projects side by side, one round trip per mail where the
-   server pipelines;
+2. :class:`~courier.sessions.Sessions` starts opening the batch's SMTP sessions (each project
+   its own, all projects side by side) and, while they open, each message's idempotency record
+   is claimed (:class:`~courier.once.DeliverOnce`: at most one delivery per key), all at once;
+3. the claimed messages are composed and handed to the sessions, which send them one round trip
+   per mail where the server pipelines;
 4. each claim records what the server said, all at once;
 5. each record's outcome is carried out, in the batch's order, in this thread (so every log
    line carries its own message's keys): any failure is handed to
@@ -233,29 +233,28 @@ class _Batch:
             _in_parallel(self._read_config, sorted(projects))
         items = [self._prepare(record) for record in records]
         ready = [item for item in items if item.error is None and not item.dead_lettered_already]
-        remaining_millis = int(self._context.get_remaining_time_in_millis())
-        _in_parallel(lambda item: self._claim(item, remaining_millis), ready)
-        claimed = [item for item in ready if item.claim is not None and item.error is None]
-        for item in claimed:
-            if item.claim is not None and item.claim.duplicate is not None:
-                item.delivered = item.claim.duplicate
-            else:
-                self._compose(item)
-        sending = [item for item in claimed if item.delivery is not None]
+        claimed: list[_Item] = []
         try:
-            self._sender.sessions.deliver(
-                [item.delivery for item in sending if item.delivery is not None],
-                deadline=self.deadline,
-            )
+            # The sessions open (network waits) while the claims are written and the mails
+            # composed (AWS calls and CPU).
+            with self._sender.sessions.start(_expected(ready), deadline=self.deadline) as outbox:
+                remaining_millis = int(self._context.get_remaining_time_in_millis())
+                _in_parallel(lambda item: self._claim(item, remaining_millis), ready)
+                claimed = [item for item in ready if item.claim is not None]
+                for item in claimed:
+                    if item.claim is not None and item.claim.duplicate is not None:
+                        item.delivered = item.claim.duplicate
+                    elif self._compose(item) and item.delivery is not None:
+                        outbox.add(item.delivery)
         except Exception:  # a bug: what a session left without a result is retried
             logger.exception("the batch's SMTP sessions failed")
-        for item in sending:
-            assert item.delivery is not None
-            result = item.delivery.result
-            if isinstance(result, str):
-                item.reply = result
-            else:
-                item.error = result or CourierError("the message was not sent (an internal error)")
+        for item in claimed:
+            if item.delivered is None and item.error is None:
+                result = item.delivery.result if item.delivery is not None else None
+                if isinstance(result, str):
+                    item.reply = result
+                else:
+                    item.error = result or CourierError("the message was not sent (internal error)")
         _in_parallel(self._record, [item for item in claimed if item.delivered is None])
         return items
 
@@ -345,7 +344,7 @@ class _Batch:
         except Exception as error:
             item.error = error
 
-    def _compose(self, item: _Item) -> None:
+    def _compose(self, item: _Item) -> bool:
         assert item.message is not None
         assert item.config is not None
         assert item.key is not None
@@ -353,9 +352,10 @@ class _Batch:
             mail = compose(item.message, item.config, key=item.key)
         except Exception as error:
             item.error = error
-            return
+            return False
         item.smtp_message_id = str(mail.email["Message-ID"])
         item.delivery = Delivery(mail=mail, config=item.config)
+        return True
 
     def _record(self, item: _Item) -> None:
         """Write what became of a claimed message into its idempotency record."""
@@ -562,6 +562,16 @@ class _Batch:
 
     def _remaining_seconds(self) -> float:
         return float(self._context.get_remaining_time_in_millis()) / 1000
+
+
+def _expected(items: Iterable[_Item]) -> list[tuple[ProjectConfig, int]]:
+    """Each project of ``items`` with how many of them it has (the sessions it may need)."""
+    by_project: dict[str, tuple[ProjectConfig, int]] = {}
+    for item in items:
+        assert item.config is not None
+        config, count = by_project.get(item.config.project_id, (item.config, 0))
+        by_project[config.project_id] = (config, count + 1)
+    return list(by_project.values())
 
 
 def _in_parallel(work: Callable[[_T], None], items: Iterable[_T]) -> None:

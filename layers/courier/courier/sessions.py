@@ -1,7 +1,9 @@
 """A batch's SMTP sessions: every project's at once, and a few for a project with many mails.
 
-:meth:`Sessions.deliver` sends a batch's mails and notes on each :class:`Delivery` what the
-server said. Each project's mails form one queue, drained by up to
+:meth:`Sessions.start` opens a batch's sessions and gives an :class:`Outbox` to hand them the
+mails while they open (the sender claims and composes meanwhile); each :class:`Delivery` gets
+what the server said. :meth:`Sessions.deliver` does both for mails ready at once. Each
+project's mails form one queue, drained by up to
 :meth:`~courier.stack.StackSettings.connections_for` sessions of their own (one per
 :data:`MAILS_PER_SESSION` mails); every session runs in a thread of one bounded pool, so ten
 projects' sessions open and send side by side instead of one after another. A session carries
@@ -28,9 +30,10 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from courier.config import ProjectConfig
@@ -38,7 +41,7 @@ from courier.deadline import Deadline
 from courier.errors import CourierError, SmtpDisconnectedError, SmtpError, SmtpTimeoutError
 from courier.transport import OutgoingMail, Transport
 
-__all__ = ["MAILS_PER_SESSION", "MAX_SESSIONS", "Delivery", "Sessions"]
+__all__ = ["MAILS_PER_SESSION", "MAX_SESSIONS", "Delivery", "Outbox", "Sessions"]
 
 MAILS_PER_SESSION = 4
 """A project gets one more session (up to its limit) for each this many mails: a session's
@@ -85,26 +88,47 @@ class Sessions:
         self._allow_private_hosts = allow_private_hosts
         self._connections_for = connections_for
 
+    @contextmanager
+    def start(
+        self, expected: Iterable[tuple[ProjectConfig, int]], *, deadline: Deadline
+    ) -> Iterator[Outbox]:
+        """Open the sessions for a batch that will hold ``expected``'s number of mails of each
+        project, and give the :class:`Outbox` to :meth:`Outbox.add` them to while the sessions
+        open; on leaving the ``with``, wait until every session has QUIT (each by
+        ``deadline``)."""
+        queues = {
+            config.project_id: _ProjectQueue(config, sessions=self._sessions_for(config, count))
+            for config, count in expected
+            if count > 0
+        }
+        outbox = Outbox(queues)
+        sessions = [queue for queue in queues.values() for _ in range(queue.sessions)]
+        if not sessions:
+            yield outbox
+            return
+        pool = ThreadPoolExecutor(max_workers=min(len(sessions), MAX_SESSIONS))
+        futures = [pool.submit(self._run_session, queue, deadline) for queue in sessions]
+        try:
+            yield outbox
+        finally:
+            outbox.seal()
+            pool.shutdown(wait=True)
+        for future in futures:
+            future.result()  # a bug in a session is raised here
+
     def deliver(self, deliveries: Sequence[Delivery], *, deadline: Deadline) -> None:
         """Send every delivery's mail by ``deadline`` and set its :attr:`~Delivery.result`;
-        returns once every session has QUIT (each by ``deadline``)."""
-        queues: dict[str, _ProjectQueue] = {}
-        for delivery in deliveries:
-            project = delivery.config.project_id
-            queues.setdefault(project, _ProjectQueue(delivery.config)).append(delivery)
-        sessions = [queue for queue in queues.values() for _ in range(self._sessions_of(queue))]
-        if len(sessions) == 1:  # no thread for a lone session
-            self._run_session(sessions[0], deadline)
-            return
-        with ThreadPoolExecutor(max_workers=min(len(sessions), MAX_SESSIONS)) as pool:
-            for future in [pool.submit(self._run_session, q, deadline) for q in sessions]:
-                future.result()
+        returns once every session has QUIT."""
+        configs = {delivery.config.project_id: delivery.config for delivery in deliveries}
+        counts = Counter(delivery.config.project_id for delivery in deliveries)
+        expected = [(config, counts[project]) for project, config in configs.items()]
+        with self.start(expected, deadline=deadline) as outbox:
+            for delivery in deliveries:
+                outbox.add(delivery)
 
-    def _sessions_of(self, queue: _ProjectQueue) -> int:
-        limit = self._connections_for(queue.config.max_connections)
-        wanted = min(limit, math.ceil(len(queue) / MAILS_PER_SESSION))
-        queue.sessions = wanted
-        return wanted
+    def _sessions_for(self, config: ProjectConfig, mails: int) -> int:
+        limit = self._connections_for(config.max_connections)
+        return min(limit, math.ceil(mails / MAILS_PER_SESSION))
 
     def _run_session(self, queue: _ProjectQueue, deadline: Deadline) -> None:
         """One session's life: open, carry mails from ``queue`` until it is empty, QUIT."""
@@ -117,7 +141,7 @@ class Sessions:
             client_certificate=config.client_certificate,
         )
         try:
-            while queue.has_mail():
+            while queue.may_have_mail():
                 try:
                     self._carry(queue, transport, deadline)
                 except CourierError as error:  # the session could not be opened
@@ -153,66 +177,108 @@ class Sessions:
                 queue.time_out(result)
 
 
-class _ProjectQueue:
-    """A project's mails not yet carried, shared by its sessions (each in its own thread)."""
+class Outbox:
+    """Where a batch's mails go while its sessions open (:meth:`Sessions.start`)."""
 
-    def __init__(self, config: ProjectConfig) -> None:
+    def __init__(self, queues: Mapping[str, _ProjectQueue]) -> None:
+        self._queues = queues
+
+    def add(self, delivery: Delivery) -> None:
+        """Queue ``delivery`` for its project's sessions (a project :meth:`Sessions.start`
+        was not told of fails it, as a bug)."""
+        queue = self._queues.get(delivery.config.project_id)
+        if queue is None:
+            delivery.result = CourierError("no session was opened for the message's project")
+            return
+        queue.append(delivery)
+
+    def seal(self) -> None:
+        """No more mails: each session QUITs once its project's queue is empty."""
+        for queue in self._queues.values():
+            queue.seal()
+
+
+class _ProjectQueue:
+    """A project's mails not yet carried, shared by its sessions (each in its own thread).
+
+    Mails may still come while the sessions open: a session waits for the next one until the
+    queue is sealed.
+    """
+
+    def __init__(self, config: ProjectConfig, *, sessions: int) -> None:
         self.config = config
-        self.sessions = 1
-        """How many sessions drain this queue (set before any starts)."""
+        self.sessions = sessions
+        """How many sessions drain this queue."""
         self.timed_out: SmtpTimeoutError | None = None
         self._mails: deque[Delivery] = deque()
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._sealed = False
         self._failures: list[CourierError] = []
         self._ended = 0
 
-    def __len__(self) -> int:
-        return len(self._mails)
-
     def append(self, delivery: Delivery) -> None:
-        self._mails.append(delivery)
+        with self._changed:
+            if self.timed_out is not None:
+                delivery.result = _not_tried(self.timed_out)
+            elif self._ended >= self.sessions:
+                delivery.result = self._no_session_left()
+            else:
+                self._mails.append(delivery)
+                self._changed.notify()
 
-    def has_mail(self) -> bool:
-        with self._lock:
-            return bool(self._mails)
+    def seal(self) -> None:
+        with self._changed:
+            self._sealed = True
+            self._changed.notify_all()
+
+    def may_have_mail(self) -> bool:
+        """Whether a mail is queued, or may still come."""
+        with self._changed:
+            return self.timed_out is None and (bool(self._mails) or not self._sealed)
 
     def take(self) -> Delivery | None:
-        """The next mail to send, or ``None`` when there is none (or the server timed out)."""
-        with self._lock:
+        """The next mail to send, waiting for one while the queue is open; ``None`` once it
+        is sealed and empty (or the server timed out)."""
+        with self._changed:
+            while not self._mails and not self._sealed and self.timed_out is None:
+                self._changed.wait()
             if self.timed_out is not None or not self._mails:
                 return None
             return self._mails.popleft()
 
     def put_back(self, delivery: Delivery) -> None:
-        with self._lock:
+        with self._changed:
             if self.timed_out is not None:
                 delivery.result = _not_tried(self.timed_out)
             else:
                 self._mails.appendleft(delivery)
+                self._changed.notify()
 
     def time_out(self, error: SmtpTimeoutError) -> None:
         """The server timed out: what is queued fails now instead of waiting as long again."""
-        with self._lock:
+        with self._changed:
             if self.timed_out is None:
                 self.timed_out = error
             while self._mails:
                 self._mails.popleft().result = _not_tried(error)
+            self._changed.notify_all()
 
     def session_failed(self, error: CourierError) -> None:
         """A session ended by ``error`` before carrying the queue's mails."""
-        with self._lock:
+        with self._changed:
             self._failures.append(error)
 
     def session_ended(self) -> None:
         """A session is over; the last one fails what no session could carry."""
-        with self._lock:
+        with self._changed:
             self._ended += 1
             if self._ended < self.sessions:
                 return
-            error = self._failures[-1] if self._failures else None
             while self._mails:
-                delivery = self._mails.popleft()
-                delivery.result = error or CourierError("no session carried the message")
+                self._mails.popleft().result = self._no_session_left()
+
+    def _no_session_left(self) -> CourierError:
+        return self._failures[-1] if self._failures else CourierError("no session carried it")
 
 
 def _lost_before_final_dot(error: SmtpError) -> bool:
