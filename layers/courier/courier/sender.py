@@ -18,7 +18,7 @@ A batch goes in phases, so that its mails can travel together:
 
 The answer is SQS's partial batch response (``batchItemFailures``). Powertools'
 ``BatchProcessor`` is not used: it runs one record's handler after another, where a batch's
-mails must be sent together, and its import brings asyncio into every cold start.
+mails must be sent together.
 
 Every SMTP session ends by a deadline that leaves the invocation
 :data:`~courier.deadline.RESERVE_SECONDS` to record the outcomes.
