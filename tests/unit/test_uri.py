@@ -503,3 +503,57 @@ def test_no_error_keeps_a_library_exception_in_its_chain(raw: str) -> None:
     # THEN the error stands alone: the library's exception, which quotes its input, is gone
     assert caught.value.__cause__ is None
     assert caught.value.__context__ is None
+
+
+@pytest.mark.parametrize("mechanism", ["xoauth2", "oauthbearer", "XOAUTH2"])
+def test_token_login_names_the_mailbox_and_no_password(mechanism: str) -> None:
+    # GIVEN a Microsoft 365 URI with token login
+    uri = ConnectionUri.parse(
+        f"smtp://sender%40contoso.com@smtp.office365.com:587/?auth={mechanism}"
+    )
+
+    # THEN the user is the mailbox, there is no password login, and the mode is kept
+    assert uri.auth == mechanism.lower()
+    assert uri.token_user == "sender@contoso.com"
+    assert uri.credentials is None
+    assert uri.security == "starttls"
+    assert str(uri) == (
+        f"smtp://sender%40contoso.com@smtp.office365.com:587/?auth={mechanism.lower()}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "code", "words"),
+    [
+        (
+            "smtp://sender%40contoso.com:Hunter2-secret@smtp.office365.com/?auth=xoauth2",
+            "connection_uri.password",
+            "uri_auth_with_password",
+            "the token takes the password's place",
+        ),
+        (
+            "smtp://smtp.office365.com/?auth=xoauth2",
+            "connection_uri.user",
+            "uri_auth_needs_user",
+            "write the mailbox as the user",
+        ),
+        (
+            "smtp://sender%40contoso.com@smtp.office365.com/?auth=plain",
+            "connection_uri.auth",
+            "uri_auth_unsupported",
+            "auth=xoauth2 or auth=oauthbearer",
+        ),
+        (
+            "smtp://sender%40contoso.com@smtp.office365.com/?auth=",
+            "connection_uri.auth",
+            "uri_empty_parameter",
+            "auth has no value",
+        ),
+    ],
+)
+def test_token_login_mistakes_say_why(raw: str, field: str, code: str, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        ConnectionUri.parse(raw)
+    assert (caught.value.field, caught.value.code) == (field, code)
+    assert words in caught.value.message
+    assert "Hunter2" not in str(caught.value)

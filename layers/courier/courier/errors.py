@@ -25,6 +25,7 @@ __all__ = [
     "DeliveryInProgressError",
     "FieldError",
     "IdempotencyStoreError",
+    "TokenUnavailableError",
     "MessageError",
     "OutOfTimeError",
     "SmtpAuthError",
@@ -98,6 +99,15 @@ class ConfigUnavailableError(CourierError):
     """The configuration could not be read (SSM throttled, unreachable, access denied).
 
     Its message names the parameters, never their values.
+    """
+
+
+class TokenUnavailableError(CourierError):
+    """The OAuth 2.0 token endpoint gave no token: down, slow, a 5xx or 429, or an answer that
+    is not a token (transient: retried). One that refuses the client is a
+    :class:`ConfigError` (``oauth_client_refused``) instead.
+
+    Its message names the endpoint by its host, never a secret, an assertion or a token.
     """
 
 

@@ -31,6 +31,7 @@ from courier.errors import (
     ConfigUnavailableError,
     DeliveryInProgressError,
     IdempotencyStoreError,
+    TokenUnavailableError,
     MessageError,
     OutOfTimeError,
     SmtpDisconnectedError,
@@ -96,12 +97,12 @@ class Cause:
     Attributes
     ----------
     kind:
-        ``message``, ``config``, ``smtp``, ``aws``, ``lambda`` or ``internal``.
+        ``message``, ``config``, ``smtp``, ``aws``, ``oauth``, ``lambda`` or ``internal``.
     code:
         A stable name: a ``ConfigError``/``MessageError`` code, ``smtp_<step>``,
         ``smtp_timeout``, ``smtp_disconnected``, ``smtp_protocol``, ``smtp_outcome_unknown``,
         ``config_unavailable``, ``idempotency_unavailable``, ``idempotency_in_progress``,
-        ``out_of_time`` or ``internal_error``.
+        ``oauth_token_unavailable``, ``out_of_time`` or ``internal_error``.
     message:
         The error, for a person (redacted: never a password).
     step, smtp_code, smtp_reply:
@@ -242,6 +243,12 @@ OUTCOME_TABLE: tuple[Row, ...] = (
         matches=lambda cause: cause.kind == "aws",
     ),
     Row(
+        failure="the OAuth 2.0 token endpoint is down, slow or gives no token "
+        "(`oauth_token_unavailable`)",
+        policy=Policy.RETRY,
+        matches=lambda cause: cause.kind == "oauth",
+    ),
+    Row(
         failure="the invocation has too little time left to start the message "
         "(`out_of_time`: the function's timeout against `SmtpTimeoutSeconds`)",
         policy=Policy.RETRY,
@@ -357,6 +364,8 @@ def cause_of(error: BaseException) -> Cause:
         return Cause(kind="aws", code="config_unavailable", message=str(error))
     if isinstance(error, IdempotencyStoreError):
         return Cause(kind="aws", code="idempotency_unavailable", message=str(error))
+    if isinstance(error, TokenUnavailableError):
+        return Cause(kind="oauth", code="oauth_token_unavailable", message=str(error))
     if isinstance(error, DeliveryInProgressError):
         return Cause(
             kind="aws", code="idempotency_in_progress", message=str(error), maybe_delivered=True

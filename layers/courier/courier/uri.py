@@ -36,11 +36,18 @@ from courier.errors import ConfigError
 # The port lists live in courier.ports; they stay importable from here, where they were first.
 from courier.ports import DEFAULT_PORTS, IMPLICIT_TLS_PORTS, STARTTLS_PORTS
 
-__all__ = ["DEFAULT_PORTS", "IMPLICIT_TLS_PORTS", "STARTTLS_PORTS", "ConnectionUri", "Security"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "IMPLICIT_TLS_PORTS",
+    "STARTTLS_PORTS",
+    "AuthMechanism",
+    "ConnectionUri",
+    "Security",
+]
 
 FIELD = "connection_uri"
 _SMTP_PORT, _SMTPS_PORT = DEFAULT_PORTS["smtp"], DEFAULT_PORTS["smtps"]
-QUERY_PARAMETERS = ("disable_starttls", "skip_ssl_verify", "server_name")
+QUERY_PARAMETERS = ("disable_starttls", "skip_ssl_verify", "server_name", "auth")
 # Schemes an error may name (a known word, never a secret): others are "the scheme".
 _KNOWN_SCHEMES = frozenset(
     {"http", "https", "ftp", "file", "mailto", "imap", "imaps", "pop", "pop3", "pop3s", "ssmtp"}
@@ -64,6 +71,19 @@ class Security(StrEnum):
     """``smtp://...?disable_starttls=true``: no encryption at all, deliberately."""
 
 
+class AuthMechanism(StrEnum):
+    """How the session logs in with an OAuth 2.0 access token instead of a password (``auth=``).
+
+    The URI's user is the mailbox; the token comes from the project's SecureString
+    ``…/smtp/oauth2`` (:mod:`courier.oauth`).
+    """
+
+    XOAUTH2 = "xoauth2"
+    """Google's and Microsoft's SASL mechanism (``AUTH XOAUTH2``)."""
+    OAUTHBEARER = "oauthbearer"
+    """RFC 7628 (``AUTH OAUTHBEARER``)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class ConnectionUri:
     """A parsed SMTP connection URI.
@@ -80,6 +100,8 @@ class ConnectionUri:
     skip_ssl_verify: bool = False
     disable_starttls: bool = False
     server_name: str | None = None
+    auth: AuthMechanism | None = None
+    """Token login (``auth=xoauth2`` or ``auth=oauthbearer``); ``None``: a password, or no AUTH."""
 
     @classmethod
     def parse(cls, raw: str) -> ConnectionUri:
@@ -89,7 +111,8 @@ class ConnectionUri:
         ----------
         raw:
             ``smtp[s]://[user:password@]host[:port][/][?param=value&...]``, with the user and
-            password percent-encoded.
+            password percent-encoded; with ``auth=xoauth2`` or ``auth=oauthbearer``,
+            ``smtp[s]://mailbox@host/`` (no password: the token is the password).
 
         Raises
         ------
@@ -117,10 +140,15 @@ class ConnectionUri:
 
     @property
     def credentials(self) -> tuple[str, str] | None:
-        """``(user, password)`` for AUTH, or ``None`` to send without AUTH."""
+        """``(user, password)`` for a password AUTH, or ``None`` (no AUTH, or token login)."""
         if self.username is None or self.password is None:
             return None
         return self.username, self.password
+
+    @property
+    def token_user(self) -> str | None:
+        """The mailbox a token login (:attr:`auth`) is for, or ``None`` without one."""
+        return self.username if self.auth is not None else None
 
     @property
     def tls_server_name(self) -> str:
@@ -139,6 +167,7 @@ class ConnectionUri:
                 ("disable_starttls", "true" if self.disable_starttls else None),
                 ("skip_ssl_verify", "true" if self.skip_ssl_verify else None),
                 ("server_name", self.server_name),
+                ("auth", str(self.auth) if self.auth else None),
             )
             if value is not None
         )
@@ -213,9 +242,13 @@ def _parse(raw: str) -> ConnectionUri:
         )
 
     userinfo, at, hostport = authority.rpartition("@")
-    username, password = _parse_userinfo(userinfo) if at else (None, None)
-    host, port = _parse_hostport(hostport, scheme)
     options = _parse_query(query)
+    auth = _parse_auth(options)
+    if auth is not None:
+        username, password = _parse_token_user(userinfo if at else None, auth)
+    else:
+        username, password = _parse_userinfo(userinfo) if at else (None, None)
+    host, port = _parse_hostport(hostport, scheme)
     server_name = options.get("server_name")
     if server_name is not None:
         _check_host(server_name, f"{FIELD}.server_name")
@@ -229,7 +262,47 @@ def _parse(raw: str) -> ConnectionUri:
         skip_ssl_verify=_parse_bool(options, "skip_ssl_verify"),
         disable_starttls=_parse_bool(options, "disable_starttls"),
         server_name=server_name,
+        auth=auth,
     )
+
+
+def _parse_auth(options: dict[str, str]) -> AuthMechanism | None:
+    value = options.get("auth")
+    if value is None:
+        return None
+    try:
+        return AuthMechanism(value.lower())
+    except ValueError:
+        raise ConfigError(
+            f"{FIELD}.auth",
+            "uri_auth_unsupported",
+            "the value of auth is not a token login courier knows; use "
+            f"{' or '.join(f'auth={m}' for m in AuthMechanism)} (the token comes from the "
+            "SecureString …/smtp/oauth2), or drop auth to log in with the URI's password",
+        ) from None
+
+
+def _parse_token_user(userinfo: str | None, auth: AuthMechanism) -> tuple[str, None]:
+    """The mailbox of a token login: a user, and no password (the token takes its place)."""
+    if userinfo is None or not userinfo:
+        raise ConfigError(
+            f"{FIELD}.user",
+            "uri_auth_needs_user",
+            f"auth={auth} logs in as a mailbox, and the URI has no user; write the mailbox as "
+            "the user, percent-encoded: smtp://sender%40example.com@host/?auth=" + str(auth),
+        )
+    if ":" in userinfo:
+        # Whatever follows the colon may be a secret: it is neither kept nor quoted.
+        raise ConfigError(
+            f"{FIELD}.password",
+            "uri_auth_with_password",
+            f"has a password, and auth={auth} logs in with an OAuth 2.0 access token instead: "
+            "the token takes the password's place, so the URI must not carry one; remove "
+            "':password' (keep the mailbox as the user) and put the token settings in the "
+            "SecureString …/smtp/oauth2",
+        )
+    user, _ = _parse_userinfo(f"{userinfo}:x")  # the same rules for the user, its own errors
+    return user, None
 
 
 def _parse_userinfo(userinfo: str) -> tuple[str, str]:
