@@ -13,7 +13,6 @@ from courier.errors import (
     ConfigUnavailableError,
     DeliveryInProgressError,
     IdempotencyStoreError,
-    TokenUnavailableError,
     MessageError,
     OutOfTimeError,
     SmtpAuthError,
@@ -23,6 +22,7 @@ from courier.errors import (
     SmtpTimeoutError,
     SmtpTlsError,
     Step,
+    TokenUnavailableError,
     step_error,
 )
 from courier.outcomes import (

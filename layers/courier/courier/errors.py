@@ -25,7 +25,6 @@ __all__ = [
     "DeliveryInProgressError",
     "FieldError",
     "IdempotencyStoreError",
-    "TokenUnavailableError",
     "MessageError",
     "OutOfTimeError",
     "SmtpAuthError",
@@ -40,6 +39,7 @@ __all__ = [
     "SmtpTimeoutError",
     "SmtpTlsError",
     "Step",
+    "TokenUnavailableError",
     "step_error",
 ]
 

@@ -31,7 +31,6 @@ from courier.errors import (
     ConfigUnavailableError,
     DeliveryInProgressError,
     IdempotencyStoreError,
-    TokenUnavailableError,
     MessageError,
     OutOfTimeError,
     SmtpDisconnectedError,
@@ -39,6 +38,7 @@ from courier.errors import (
     SmtpProtocolError,
     SmtpTimeoutError,
     Step,
+    TokenUnavailableError,
 )
 
 __all__ = [
