@@ -244,6 +244,8 @@ def _parse(raw: str) -> ConnectionUri:
     userinfo, at, hostport = authority.rpartition("@")
     options = _parse_query(query)
     auth = _parse_auth(options)
+    username: str | None
+    password: str | None
     if auth is not None:
         username, password = _parse_token_user(userinfo if at else None, auth)
     else:
