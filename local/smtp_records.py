@@ -12,9 +12,21 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Literal
 
-__all__ = ["Faults", "Listener", "ReceivedMessage", "RecordedSession", "free_port"]
+__all__ = [
+    "Faults",
+    "Listener",
+    "OAuthRefusal",
+    "ReceivedMessage",
+    "RecordedSession",
+    "TokenAttempt",
+    "free_port",
+]
 
 Listener = Literal["starttls", "plain", "smtps"]
+OAuthRefusal = Literal["google", "microsoft"]
+"""How a server refuses an OAuth 2.0 token: ``"google"`` challenges first (``334`` and base64
+JSON, answered by the client) and then says ``535 5.7.8``; ``"microsoft"`` says ``535 5.7.3``
+at once."""
 
 
 def free_port() -> int:
@@ -59,9 +71,33 @@ class RecordedSession:
     pipelined: list[bool] = field(default_factory=list)
     """For each MAIL: whether the client had sent the next command before the reply."""
 
+    auth_mechanism: str | None = None
+    """The mechanism of the AUTH that logged the session in (``PLAIN``, ``XOAUTH2``, ...)."""
+
+    auth_login: str | None = None
+    """Who logged in: the user, or the mailbox of a token login."""
+
+    token_attempts: list[TokenAttempt] = field(default_factory=list)
+    """Each token login (XOAUTH2, OAUTHBEARER) the client tried, in order."""
+
     @property
     def verbs(self) -> list[str]:
         return [verb for verb, _ in self.commands]
+
+
+@dataclass(frozen=True)
+class TokenAttempt:
+    """One token login as the server saw it (the token itself is not kept)."""
+
+    mechanism: str
+    mailbox: str
+    accepted: bool
+    host: str | None = None
+    """OAUTHBEARER's ``host=`` (XOAUTH2 has none)."""
+    port: str | None = None
+    """OAUTHBEARER's ``port=``."""
+    challenge_answer: bytes | None = None
+    """What the client answered to the error challenge (base64-decoded), when there was one."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +110,7 @@ class ReceivedMessage:
     tls_version: str | None
     auth_login: str | None
     mail_options: tuple[str, ...] = ()
+    auth_mechanism: str | None = None
 
     @property
     def message(self) -> EmailMessage:

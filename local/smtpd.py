@@ -2,58 +2,92 @@
 
 Used by the test suite and by ``python -m local``: an aiosmtpd server in one of three listener
 modes (STARTTLS offered, plain with no STARTTLS, implicit TLS), with a certificate from a
-throwaway CA, AUTH, and canned faults. Every session is recorded: each command with the TLS
-version it arrived under, the TLS names clients asked for, and each accepted message.
+throwaway CA, AUTH (a password; with ``oauth_tokens``, OAuth 2.0 tokens too: XOAUTH2 and
+OAUTHBEARER, refused as Google or Microsoft refuse them), and canned faults. Every session is
+recorded: each command with the TLS version it arrived under, who logged in and how, the TLS
+names clients asked for, and each accepted message.
 
 Example
 -------
 >>> ca = trustme.CA()  # doctest: +SKIP
->>> with SmtpServer(listener="starttls", certificate=ca.issue_cert("localhost")) as server:
+>>> with SmtpServer(  # doctest: +SKIP
+...     listener="starttls",
+...     certificate=ca.issue_cert("localhost"),
+...     oauth_tokens={"sender@example.com": "ya29.current-token"},
+... ) as server:
 ...     ...  # connect to server.port; then look at server.messages and server.sessions
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import collections
 import errno
+import hmac
+import json
+import re
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, MutableMapping
 from typing import Any, Self
 
 import trustme
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from local.smtp_records import Faults, Listener, ReceivedMessage, RecordedSession, free_port
+from local.smtp_records import (
+    Faults,
+    Listener,
+    OAuthRefusal,
+    ReceivedMessage,
+    RecordedSession,
+    TokenAttempt,
+    free_port,
+)
 
 __all__ = [
+    "TOKEN_MECHANISMS",
     "Faults",
     "Listener",
+    "OAuthRefusal",
     "ReceivedMessage",
     "RecordedSession",
     "SmtpServer",
+    "TokenAttempt",
     "free_port",
 ]
+
+TOKEN_MECHANISMS = ("OAUTHBEARER", "XOAUTH2")
+_AUTH_LINE_LIMIT = 12288
+"""RFC 4954 §4: an AUTH command line may be this long (a token makes it longer than 512)."""
+_TOKEN_CHALLENGE = {"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"}
+_TOKEN_REFUSALS: dict[OAuthRefusal, str] = {
+    "google": "535 5.7.8 Username and Password not accepted. For more information, go to "
+    "https://support.google.com/mail/?p=BadCredentials",
+    "microsoft": "535 5.7.3 Authentication unsuccessful",
+}
+_SASLNAME_ESCAPE = re.compile(r"=2C|=3D")
 
 
 class _RecordingSMTP(SMTP):
     def __init__(self, recorder: SmtpServer, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._recorder = recorder
-        self._session_record = RecordedSession()
-        recorder.sessions.append(self._session_record)
+        self.session_record = RecordedSession()
+        recorder.sessions.append(self.session_record)
         recorder.connections.append(self)
         self.hang_up_before_next = False
         """Close the connection instead of answering the next command (after a message)."""
 
     def _record(self, verb: str) -> None:
         ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
-        self._session_record.commands.append((verb, ssl_object.version() if ssl_object else None))
+        self.session_record.commands.append((verb, ssl_object.version() if ssl_object else None))
 
     async def smtp_EHLO(self, arg: str) -> None:
         self._record("EHLO")
-        self._session_record.ehlo_names.append(arg)
+        self.session_record.ehlo_names.append(arg)
         if self._recorder.faults.ehlo_reply:
             await self.push(self._recorder.faults.ehlo_reply)
             return
@@ -70,6 +104,11 @@ class _RecordingSMTP(SMTP):
     async def smtp_AUTH(self, arg: str) -> None:
         self._record("AUTH")
         await super().smtp_AUTH(arg)
+        record = self.session_record
+        if self.session is not None and self.session.authenticated and not record.auth_mechanism:
+            record.auth_mechanism = arg.split()[0].upper()
+            login = self.session.auth_data
+            record.auth_login = login.decode() if isinstance(login, bytes) else None
 
     async def smtp_MAIL(self, arg: str) -> None:
         if self.hang_up_before_next and self.transport is not None:
@@ -78,7 +117,7 @@ class _RecordingSMTP(SMTP):
         self._record("MAIL")
         # Test instrumentation: what the client sent without waiting for this reply.
         waiting = bytes(self._reader._buffer)  # type: ignore[attr-defined]
-        self._session_record.pipelined.append(waiting.upper().startswith(b"RCPT"))
+        self.session_record.pipelined.append(waiting.upper().startswith(b"RCPT"))
         await super().smtp_MAIL(arg)
 
     async def smtp_RCPT(self, arg: str) -> None:
@@ -96,6 +135,105 @@ class _RecordingSMTP(SMTP):
     async def smtp_QUIT(self, arg: str) -> None:
         self._record("QUIT")
         await super().smtp_QUIT(arg)
+
+
+class _TokenSMTP(_RecordingSMTP):
+    """A server that also takes OAuth 2.0 tokens: ``SmtpServer.oauth_tokens``."""
+
+    # The reader's bound on any line: an AUTH line with a token is longer than RFC 5321's.
+    line_length_limit = _AUTH_LINE_LIMIT + 2
+
+    def __init__(self, recorder: SmtpServer, *args: Any, **kwargs: Any) -> None:
+        super().__init__(recorder, *args, **kwargs)
+        self.line_length_limit = SMTP.line_length_limit  # a DATA line's bound stays RFC 5321's
+        # An instance's own limits (aiosmtpd's are one mapping for every server).
+        self.command_size_limits = collections.defaultdict(
+            lambda: SMTP.command_size_limit, {"AUTH": _AUTH_LINE_LIMIT}
+        )
+
+    async def auth_XOAUTH2(self, _: SMTP, args: list[str]) -> AuthResult:
+        response = await self._client_response(args)
+        if response is None:
+            return AuthResult(success=False, handled=True)
+        fields = response.split(b"\x01")
+        if (
+            len(fields) != 4
+            or fields[2:] != [b"", b""]
+            or not fields[0].startswith(b"user=")
+            or not fields[1].startswith(b"auth=Bearer ")
+        ):
+            return _malformed("XOAUTH2")
+        mailbox, token = fields[0][5:].decode(), fields[1][12:].decode()
+        return await self._check_token("XOAUTH2", mailbox, token)
+
+    async def auth_OAUTHBEARER(self, _: SMTP, args: list[str]) -> AuthResult:
+        response = await self._client_response(args)
+        if response is None:
+            return AuthResult(success=False, handled=True)
+        # RFC 7628 §3.1: gs2-header %x01 *(key "=" value %x01) %x01
+        gs2, _separator, rest = response.decode().partition("\x01")
+        header = gs2.split(",")
+        pairs = rest.split("\x01")
+        if (
+            len(header) != 3
+            or header[0] != "n"
+            or not header[1].startswith("a=")
+            or header[2]
+            or pairs[-2:] != ["", ""]
+        ):
+            return _malformed("OAUTHBEARER")
+        values = dict(pair.partition("=")[::2] for pair in pairs[:-2])
+        if not values.get("auth", "").startswith("Bearer "):
+            return _malformed("OAUTHBEARER")
+        mailbox = _SASLNAME_ESCAPE.sub(lambda m: {"=2C": ",", "=3D": "="}[m[0]], header[1][2:])
+        token = values["auth"].removeprefix("Bearer ")
+        return await self._check_token(
+            "OAUTHBEARER", mailbox, token, host=values.get("host"), port=values.get("port")
+        )
+
+    async def _client_response(self, args: list[str]) -> bytes | None:
+        """The initial response given with AUTH, or asked for; ``None`` if refused already."""
+        if len(args) == 1:
+            response = await self.challenge_auth("")
+            return None if response is MISSING else response
+        try:
+            return base64.b64decode(args[1], validate=True)
+        except binascii.Error:
+            await self.push("501 5.5.2 Can't decode base64")
+            return None
+
+    async def _check_token(
+        self,
+        mechanism: str,
+        mailbox: str,
+        token: str,
+        *,
+        host: str | None = None,
+        port: str | None = None,
+    ) -> AuthResult:
+        valid = self._recorder.oauth_tokens.get(mailbox)
+        attempts = self.session_record.token_attempts
+        if valid is not None and hmac.compare_digest(valid.encode(), token.encode()):
+            attempts.append(TokenAttempt(mechanism, mailbox, True, host=host, port=port))
+            return AuthResult(success=True, auth_data=mailbox.encode())
+        answer: bytes | None = None
+        if self._recorder.oauth_refusal == "google":
+            challenge = json.dumps(_TOKEN_CHALLENGE, separators=(",", ":"))
+            said = await self.challenge_auth(challenge)  # the client must answer it
+            if said is MISSING:  # aborted ("*") or not base64: answered already
+                attempts.append(TokenAttempt(mechanism, mailbox, False, host=host, port=port))
+                return AuthResult(success=False, handled=True)
+            assert isinstance(said, bytes)
+            answer = said
+        attempts.append(
+            TokenAttempt(mechanism, mailbox, False, host=host, port=port, challenge_answer=answer)
+        )
+        message = _TOKEN_REFUSALS[self._recorder.oauth_refusal]
+        return AuthResult(success=False, handled=False, message=message)
+
+
+def _malformed(mechanism: str) -> AuthResult:
+    return AuthResult(success=False, handled=False, message=f"501 5.5.2 Malformed {mechanism}")
 
 
 class _Handler:
@@ -165,6 +303,7 @@ class _Handler:
         assert server.transport is not None
         ssl_object = server.transport.get_extra_info("ssl_object")
         login = session.auth_data
+        assert isinstance(server, _RecordingSMTP)
         self._recorder.accept(
             ReceivedMessage(
                 mail_from=envelope.mail_from or "",
@@ -173,11 +312,11 @@ class _Handler:
                 tls_version=ssl_object.version() if ssl_object else None,
                 auth_login=login.decode() if isinstance(login, bytes) else None,
                 mail_options=tuple(envelope.mail_options),
+                auth_mechanism=server.session_record.auth_mechanism,
             )
         )
         if faults.hang_up_after_message:
             # Runs once this reply is written; a command already read is not answered either.
-            assert isinstance(server, _RecordingSMTP)
             server.hang_up_before_next = True
             asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 2.0.0 OK: queued"
@@ -203,6 +342,14 @@ class SmtpServer:
         Offer PIPELINING (as the common providers do).
     on_message:
         Called with each accepted message (in the server's thread), after it is recorded.
+    oauth_tokens:
+        Mailbox → the one OAuth 2.0 access token valid for it now (change it to rotate or
+        revoke a token: each AUTH reads it). With it the server offers ``oauth_mechanisms``
+        too, and refuses any other token as ``oauth_refusal`` says.
+    oauth_mechanisms:
+        The token mechanisms offered (of :data:`TOKEN_MECHANISMS`).
+    oauth_refusal:
+        How a token is refused (:data:`~local.smtp_records.OAuthRefusal`).
     """
 
     def __init__(
@@ -217,12 +364,18 @@ class SmtpServer:
         pipelining: bool = True,
         port: int | None = None,
         on_message: Callable[[ReceivedMessage], None] | None = None,
+        oauth_tokens: MutableMapping[str, str] | None = None,
+        oauth_mechanisms: Collection[str] = TOKEN_MECHANISMS,
+        oauth_refusal: OAuthRefusal = "google",
     ) -> None:
         self.listener = listener
         self.username = username
         self.password = password
         self.faults = faults or Faults()
         self.pipelining = pipelining
+        self.oauth_tokens: MutableMapping[str, str] = {} if oauth_tokens is None else oauth_tokens
+        self.oauth_refusal: OAuthRefusal = oauth_refusal
+        self._smtp_class = _RecordingSMTP if oauth_tokens is None else _TokenSMTP
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.sessions: list[RecordedSession] = []
@@ -245,6 +398,7 @@ class SmtpServer:
             "authenticator": self._authenticate,
             "auth_require_tls": listener == "starttls",
             "enable_SMTPUTF8": smtputf8,
+            "auth_exclude_mechanism": [m for m in TOKEN_MECHANISMS if m not in oauth_mechanisms],
         }
         self._fixed_port = port is not None
         self._controller = self._make_controller()
@@ -331,4 +485,5 @@ class _RecordingController(Controller):
         self._recorder = recorder
 
     def factory(self) -> SMTP:
-        return _RecordingSMTP(self._recorder, self.handler, **self.SMTP_kwargs)
+        smtp_class = self._recorder._smtp_class
+        return smtp_class(self._recorder, self.handler, **self.SMTP_kwargs)

@@ -718,10 +718,11 @@ def test_a_non_ascii_password_logs_in_over_starttls(
     # mail arrived
     assert mechanisms == [used]
     [received] = server.messages
-    assert received.auth_login == "user"
+    assert (received.auth_login, received.auth_mechanism) == ("user", used)
     assert received.tls_version in TLS_VERSIONS
     [session] = server.client_sessions
     assert [tls for verb, tls in session.commands if verb == "AUTH"] == [received.tls_version]
+    assert (session.auth_login, session.auth_mechanism) == ("user", used)
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])

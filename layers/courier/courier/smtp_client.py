@@ -15,7 +15,8 @@ Two more departures from ``smtplib``, both where it is silent or wrong for couri
 
 * Implicit TLS is the same class with ``implicit_tls`` set, so the handshake is bounded too.
 * AUTH encodes the user and password as UTF-8 (RFC 4616 for PLAIN), where ``smtplib`` raises
-  an untyped ``UnicodeEncodeError`` that holds the whole password.
+  an untyped ``UnicodeEncodeError`` that holds the whole password; :meth:`BoundedSMTP.auth_reply`
+  returns a refusal instead of raising it (a token login decides what a refusal means).
 * A STARTTLS reply followed by more bytes before the handshake (a plaintext injection, as in
   CVE-2011-0411) is refused: those bytes would be read as if they came over TLS.
 * A server that ends the connection after the TLS handshake, before its first reply over TLS,
@@ -246,6 +247,16 @@ class BoundedSMTP(smtplib.SMTP):
         if code in (235, 503):
             return code, reply
         raise smtplib.SMTPAuthenticationError(code, reply)
+
+    def auth_reply(self, mechanism: str, authobject: Any) -> tuple[int, bytes]:
+        """:meth:`auth`, returning the final reply whatever it is: ``(334, why)`` when the
+        exchange went wrong on the client's side (too many challenges, one not base64)."""
+        try:
+            return self.auth(mechanism, authobject)
+        except smtplib.SMTPAuthenticationError as exc:
+            # Not raised on: the reply is the server's text, which may echo what was sent.
+            reply = exc.smtp_error
+            return exc.smtp_code, reply if isinstance(reply, bytes) else reply.encode()
 
     def auth_cram_md5(self, challenge: bytes | None = None) -> str | None:  # type: ignore[override]
         if challenge is None:

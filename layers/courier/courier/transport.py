@@ -15,13 +15,18 @@ Four rules are never bent, whatever the server offers:
 * ``smtp://`` requires STARTTLS: a server that does not offer it gets no AUTH, no MAIL and no
   message byte in cleartext.
 * ``disable_starttls=true`` never upgrades, even when the server offers STARTTLS.
-* AUTH is sent only after TLS in every mode but ``disable_starttls``.
+* AUTH is sent only after TLS in every mode but ``disable_starttls``: a password, and an
+  OAuth 2.0 access token (``auth=xoauth2`` or ``auth=oauthbearer``) alike.
 * A client certificate is presented in every TLS mode; a URI that never speaks TLS with a
   client certificate is refused when the transport is built (Kratos would send without it).
 
 Every read and write of a session ends by the deadline given to :meth:`~Transport.open`,
 :meth:`~Transport.send` or :meth:`~Transport.send_all` (:mod:`courier.smtp_client`), not only by
 the per-reply timeout.
+
+A token login (:mod:`courier.sasl`) asks the :data:`TokenSource` for the current token; when
+the server refuses it, for a new one, once. The token is a secret as the password is: no error,
+hint, ``repr()``, chained exception or reply handed to ``on_reply`` holds it, nor its base64.
 
 Every ``smtplib``, ``ssl`` and socket failure leaves this module (and
 :mod:`courier.transactions`) as an :class:`~courier.errors.SmtpError` that names the step and the
@@ -53,6 +58,7 @@ from courier.errors import (
 )
 from courier.network import resolve_smtp_host
 from courier.ports import IMPLICIT_TLS_PORTS, port_list
+from courier.sasl import TokenLogin, check_offered, check_token
 from courier.smtp_client import BoundedSMTP
 from courier.smtp_failures import check_reply, translated
 from courier.tls import (
@@ -62,9 +68,16 @@ from courier.tls import (
     check_client_certificate_mode,
 )
 from courier.transactions import OutgoingMail, Transactions, check_envelope, queue_id
-from courier.uri import ConnectionUri, Security
+from courier.uri import AuthMechanism, ConnectionUri, Security
 
-__all__ = ["OutgoingMail", "ReplyListener", "Transport", "build_ssl_context", "queue_id"]
+__all__ = [
+    "OutgoingMail",
+    "ReplyListener",
+    "TokenSource",
+    "Transport",
+    "build_ssl_context",
+    "queue_id",
+]
 
 _QUIT_SECONDS = 1.0
 """QUIT is a courtesy: the session is over whatever the server answers."""
@@ -73,6 +86,12 @@ ReplyListener = Callable[[Step, int, str], None]
 """Called with ``(step, code, text)`` for each reply that moves a session on: the greeting
 (``Step.CONNECT``), each EHLO, STARTTLS's (``Step.TLS``), AUTH's, and a message's MAIL and RCPT
 replies and the final reply to its DATA (``354`` is not reported)."""
+
+TokenSource = Callable[[bool], str]
+"""The OAuth 2.0 access token of a token login: called with ``False`` for the current one (a
+cached token, say), with ``True`` for a new one (after the server refused the current one). It
+may raise any :class:`~courier.errors.CourierError` (a :class:`~courier.errors.ConfigError`, a
+:class:`~courier.errors.TokenUnavailableError`): :meth:`Transport.open` raises it as it is."""
 
 
 class Transport:
@@ -96,12 +115,16 @@ class Transport:
     client_certificate:
         The certificate (mTLS) to present in the TLS handshake, checked by
         :func:`~courier.tls.load_client_certificate`.
+    token_source:
+        The access token of a token login (:data:`TokenSource`); required when the URI says
+        ``auth=``, unused otherwise.
 
     Raises
     ------
     ConfigError
-        ``timeout_not_positive``, ``local_name_invalid``, or ``client_cert_without_tls`` (a
-        client certificate with ``disable_starttls=true``).
+        ``timeout_not_positive``, ``local_name_invalid``, ``client_cert_without_tls`` (a
+        client certificate with ``disable_starttls=true``), or ``oauth2_settings_missing`` (a
+        URI with ``auth=`` and no ``token_source``).
 
     Example
     -------
@@ -119,6 +142,7 @@ class Transport:
         allow_private_hosts: bool = False,
         on_reply: ReplyListener | None = None,
         client_certificate: ClientCertificate | None = None,
+        token_source: TokenSource | None = None,
     ) -> None:
         if not timeout > 0:
             raise ConfigError("timeout", "timeout_not_positive", f"{timeout!r} must be > 0")
@@ -129,12 +153,21 @@ class Transport:
                 f"{local_hostname!r} is not a host name to give in EHLO",
             )
         check_client_certificate_mode(uri, client_certificate, field=CLIENT_CERT_FIELD)
+        if uri.auth is not None and token_source is None:
+            raise ConfigError(
+                "smtp.oauth2",
+                "oauth2_settings_missing",
+                f"the connection URI says auth={uri.auth} (an OAuth 2.0 token login), and there "
+                "are no token settings to get a token with: put them in the SecureString "
+                "…/smtp/oauth2, or remove auth= from the URI to log in with a password",
+            )
         self.uri = uri
         self.timeout = timeout
         self.local_hostname = local_hostname
         self.allow_private_hosts = allow_private_hosts
         self.on_reply = on_reply
         self.client_certificate = client_certificate
+        self.token_source = token_source
         self.connection: BoundedSMTP | None = None
         self._endpoint = uri.redacted()
 
@@ -165,6 +198,9 @@ class Transport:
         ------
         SmtpError
             The step that failed; the socket is closed.
+        CourierError
+            What the :data:`TokenSource` raised, as it is; the socket is closed, and nothing
+            was sent after the EHLO that came before.
         """
         if self.connection is not None:
             return False
@@ -174,7 +210,9 @@ class Transport:
             if self.uri.security is Security.STARTTLS:
                 self._starttls(connection)
                 self._ehlo(connection)
-            if self.uri.credentials is not None:
+            if self.uri.auth is not None:
+                self._token_login(connection, self.uri.auth)
+            elif self.uri.credentials is not None:
                 self._login(connection, *self.uri.credentials)
         except BaseException:
             connection.close()
@@ -364,8 +402,7 @@ class Transport:
         self._heard(Step.TLS, code, reply)
 
     def _login(self, connection: smtplib.SMTP, username: str, password: str) -> None:
-        if self.uri.uses_tls and not isinstance(connection.sock, ssl.SSLSocket):
-            raise SmtpTlsError("refusing to AUTH before TLS", endpoint=self._endpoint)
+        self._check_auth_allowed(connection)
         if not connection.has_extn("auth"):
             raise step_error(
                 Step.AUTH,
@@ -377,6 +414,34 @@ class Transport:
         with self._translate(Step.AUTH, connection):
             code, reply = connection.login(username, password)
         self._heard(Step.AUTH, code, reply)
+
+    def _token_login(self, connection: BoundedSMTP, mechanism: AuthMechanism) -> None:
+        self._check_auth_allowed(connection)
+        offered = connection.esmtp_features.get("auth", "")
+        check_offered(offered, mechanism, endpoint=self._endpoint)
+        assert self.token_source is not None
+        assert self.uri.token_user is not None
+        for refresh in (False, True):
+            login = TokenLogin(
+                mechanism=mechanism,
+                mailbox=self.uri.token_user,
+                host=self.uri.host,
+                port=self.uri.port,
+                token=check_token(self.token_source(refresh), mechanism),
+            )
+            with self._translate(Step.AUTH, connection):
+                code, reply = connection.auth_reply(login.name, login)
+            reply = login.scrub(reply)  # a server may echo the command, the token in it
+            if code in (235, 503):
+                self._heard(Step.AUTH, code, reply)
+                return
+            if not login.refused_token(code):  # a 4xx, a reply that is not SMTP: no new token
+                self._expect(Step.AUTH, {235, 503}, code, reply)
+        raise login.refusal_error(code, reply, endpoint=self._endpoint)
+
+    def _check_auth_allowed(self, connection: smtplib.SMTP) -> None:
+        if self.uri.uses_tls and not isinstance(connection.sock, ssl.SSLSocket):
+            raise SmtpTlsError("refusing to AUTH before TLS", endpoint=self._endpoint)
 
     def _heard(self, step: Step, code: int, reply: bytes) -> None:
         if self.on_reply is not None:
