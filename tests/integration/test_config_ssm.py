@@ -34,7 +34,22 @@ DEFAULT_PARAMETER = "/courier/default/smtp/connection_uri"
 DEFAULT_FROM = "no-reply@stack.example"
 CERT_PEM = "-----BEGIN CERTIFICATE-----\ncert-canary-0a4\n-----END CERTIFICATE-----\n"
 KEY_PEM = "-----BEGIN PRIVATE KEY-----\nkey-canary-c37\n-----END PRIVATE KEY-----\n"
-CANARIES = ("own-canary-5e1", "default-canary-9b2", "cert-canary-0a4", "key-canary-c37")
+OAUTH2_JSON = json.dumps(
+    {
+        "grant": "client_credentials",
+        "token_url": "https://login.acme.example/oauth2/token",
+        "client_id": "courier",
+        "client_secret": "oauth-canary-d18",
+        "scope": "smtp",
+    }
+)
+CANARIES = (
+    "own-canary-5e1",
+    "default-canary-9b2",
+    "cert-canary-0a4",
+    "key-canary-c37",
+    "oauth-canary-d18",
+)
 SETTINGS = StackSettings(
     default_connection_uri_parameter=DEFAULT_PARAMETER, default_from_address=DEFAULT_FROM
 )
@@ -101,8 +116,9 @@ def put_project(
     config: Any | None = None,
     cert: str | None = None,
     key: str | None = None,
+    oauth2: str | None = None,
 ) -> None:
-    for part, value in (("client_cert", cert), ("client_key", key)):
+    for part, value in (("client_cert", cert), ("client_key", key), ("oauth2", oauth2)):
         if value is not None:
             ssm.put_parameter(
                 Name=f"/courier/{project}/smtp/{part}", Value=value, Type="SecureString"
@@ -375,12 +391,12 @@ def test_function_api_reads_the_default_project(
 # --- the SSM layer: one call for every parameter of a project ------------------------------
 
 
-def test_one_get_parameters_reads_all_four_parameters_and_the_default_sender(
+def test_one_get_parameters_reads_all_five_parameters_and_the_default_sender(
     ssm: SSMClient, reader: SSMClient, calls: list[str], default_sender: None
 ) -> None:
-    # GIVEN a project with its URI, config, client certificate and key, and a client that
-    # records every request's names
-    put_project(ssm, "acme", uri=OWN_URI, config={}, cert=CERT_PEM, key=KEY_PEM)
+    # GIVEN a project with its URI, config, client certificate and key, token settings, and a
+    # client that records every request's names
+    put_project(ssm, "acme", uri=OWN_URI, config={}, cert=CERT_PEM, key=KEY_PEM, oauth2=OAUTH2_JSON)
     asked: list[dict[str, Any]] = []
     reader.meta.events.register(
         "provide-client-params.ssm.GetParameters", lambda params, **_: asked.append(params)
@@ -389,7 +405,7 @@ def test_one_get_parameters_reads_all_four_parameters_and_the_default_sender(
     # WHEN the SSM layer reads the project
     found = SsmParameters(SETTINGS, boto3_client=reader).read_project("acme")
 
-    # THEN one decrypting GetParameters asked for all five names, and each value is there
+    # THEN one decrypting GetParameters asked for all six names, and each value is there
     names = parameter_names("acme")
     assert calls == ["GetParameters"]
     assert [sorted(params["Names"]) for params in asked] == [sorted([*names, DEFAULT_PARAMETER])]
@@ -402,6 +418,8 @@ def test_one_get_parameters_reads_all_four_parameters_and_the_default_sender(
     assert found.client_cert.value == CERT_PEM
     assert found.client_key is not None
     assert found.client_key.value == KEY_PEM
+    assert found.oauth2 is not None
+    assert found.oauth2.value == OAUTH2_JSON
     assert found.default_connection_uri is not None
     assert found.default_connection_uri.value == DEFAULT_URI
     # ... and no value is in any repr
@@ -416,12 +434,13 @@ def test_parameters_that_do_not_exist_are_none(reader: SSMClient, calls: list[st
     found = SsmParameters(settings, boto3_client=reader).read_project("acme")
 
     # THEN every parameter is None, which is not an error, and one call was made
-    assert (found.connection_uri, found.config, found.client_cert, found.client_key) == (
-        None,
-        None,
-        None,
-        None,
-    )
+    assert (
+        found.connection_uri,
+        found.config,
+        found.client_cert,
+        found.client_key,
+        found.oauth2,
+    ) == (None, None, None, None, None)
     assert found.default_connection_uri is None
     assert calls == ["GetParameters"]
 
@@ -497,12 +516,42 @@ def test_provider_passes_the_client_certificate_and_key_on(
     assert calls == ["GetParameters"]
 
 
+def test_provider_reads_the_token_settings_in_the_same_call(
+    ssm: SSMClient, provider: SsmConfigProvider, calls: list[str]
+) -> None:
+    # GIVEN a project whose URI logs in with a token, and its token settings
+    token_login = "smtps://sender%40acme.example@smtp.acme.example/?auth=xoauth2"
+    put_project(ssm, "acme", uri=token_login, config={}, oauth2=OAUTH2_JSON)
+
+    # WHEN the provider reads the project
+    config = provider.get("acme")
+
+    # THEN the settings came with the URI, from one call, and no repr shows the secret
+    assert config.oauth is not None
+    assert config.oauth.token_url == "https://login.acme.example/oauth2/token"
+    assert config.connection_uri.token_user == "sender@acme.example"
+    assert calls == ["GetParameters"]
+    assert "oauth-canary-d18" not in repr(config)
+
+
+def test_a_token_login_without_its_settings_is_a_config_error(
+    ssm: SSMClient, provider: SsmConfigProvider
+) -> None:
+    put_project(ssm, "acme", uri="smtps://sender%40acme.example@smtp.acme.example/?auth=xoauth2")
+
+    with pytest.raises(ConfigError) as caught:
+        provider.get("acme")
+
+    assert (caught.value.field, caught.value.code) == ("smtp.oauth2", "oauth2_settings_missing")
+    assert "/courier/acme/smtp/oauth2" in caught.value.message
+
+
 @pytest.mark.parametrize(
     "code", ["AccessDeniedException", "InvalidKeyId", "InternalServerError", "ThrottlingException"]
 )
 def test_no_secure_string_value_is_in_a_read_error(aws: None, ssm: SSMClient, code: str) -> None:
     # GIVEN every parameter of acme stored, and SSM failing in a way that quotes the request
-    put_project(ssm, "acme", uri=OWN_URI, config={}, cert=CERT_PEM, key=KEY_PEM)
+    put_project(ssm, "acme", uri=OWN_URI, config={}, cert=CERT_PEM, key=KEY_PEM, oauth2=OAUTH2_JSON)
     client = boto3.client("ssm", region_name=REGION)
 
     def fail(params: dict[str, Any], **_: Any) -> None:

@@ -51,6 +51,7 @@ class MemoryStore:
             connection_uri=self.value(names.connection_uri),
             config_json=self.value(names.config),
             default_connection_uri=self.value(self.default_parameter or ""),
+            oauth2=self.value(names.oauth2),
             versions=self.versions(project_id),
             names=names,
         )
@@ -287,6 +288,31 @@ def test_removing_the_uri_without_a_default_sender_is_an_error() -> None:
     assert codes(response) == [(URI, "connection_uri_missing")]
     assert "set smtp.connection_uri" in response["errors"][0]["message"]
     assert DEFAULT_PARAMETER in response["errors"][0]["message"]
+
+
+def test_token_settings_are_checked_by_the_same_rules() -> None:
+    # GIVEN acme with a token login URI and token settings whose endpoint is plain http://
+    store = seeded_store()
+    store.put(
+        "/courier/acme/smtp/oauth2",
+        json.dumps(
+            {
+                "grant": "client_credentials",
+                "token_url": "http://login.acme.example/token",
+                "client_id": "courier",
+                "client_secret": CANARY,
+                "scope": "smtp",
+            }
+        ),
+    )
+    token_uri = "smtps://sender%40acme.example@192.0.32.10:465/?auth=xoauth2"
+
+    # WHEN a patch that sets that URI is validated
+    response = run({"project_id": "acme", "replace": [f'{URI}="{token_uri}"']}, store)
+
+    # THEN the parameter's mistake is an error on its key, and the secret is nowhere
+    assert codes(response) == [(f"{COURIER}/smtp/oauth2/token_url", "oauth2_token_url_insecure")]
+    assert "/courier/acme/smtp/oauth2" in response["errors"][0]["message"]
 
 
 def test_empty_patch_validates_the_stored_configuration() -> None:

@@ -3,7 +3,9 @@
 Per project ``P``, under a prefix (``/courier`` by default), SSM holds ``{prefix}/P/smtp/
 connection_uri`` (a SecureString: the connection URI, password included) and ``{prefix}/P/config``
 (a String: the rest of Kratos's ``courier`` tree as JSON, checked against
-``schemas/config.schema.json``). :func:`parse_project_config` applies the rules without any I/O;
+``schemas/config.schema.json``), and optionally the SecureStrings ``{prefix}/P/smtp/client_cert``
+and ``client_key`` (a client certificate) and ``{prefix}/P/smtp/oauth2`` (token login's
+settings, :mod:`courier.oauth`). :func:`parse_project_config` applies the rules without any I/O;
 :mod:`courier.config_provider` reads the parameters and caches the result.
 
 Every mistake is a :class:`~courier.errors.ConfigError` naming the dotted field, and no message
@@ -42,9 +44,11 @@ from courier.config_rules import (
     check_config,
     client_certificate,
     config_schema,
+    oauth_settings,
     template_settings,
 )
 from courier.errors import ConfigError
+from courier.oauth import OAuthSettings
 from courier.template_data import TEMPLATE_TYPES
 from courier.templates import TemplateOverride
 from courier.tls import ClientCertificate
@@ -92,13 +96,17 @@ class ParameterNames(NamedTuple):
     """SecureString: the PEM client certificate the session presents (optional)."""
     client_key: str
     """SecureString: the PEM private key of :attr:`client_cert` (optional)."""
+    oauth2: str
+    """SecureString: token login's settings, JSON (:mod:`courier.oauth`; optional)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class ProjectConfig:
     """Everything the sender needs to deliver one project's mail.
 
-    ``repr()`` never shows the password: :class:`~courier.uri.ConnectionUri` hides it.
+    ``repr()`` never shows a secret: :class:`~courier.uri.ConnectionUri` hides the password,
+    :class:`~courier.tls.ClientCertificate` the key, and :attr:`oauth` the client secret or the
+    private key.
 
     Attributes
     ----------
@@ -111,6 +119,11 @@ class ProjectConfig:
     max_connections:
         ``smtp.max_connections``: the most SMTP sessions a batch opens to the project's server
         at once; ``None``: the stack's ``SmtpConnectionsPerProject``.
+    oauth:
+        Where token login's tokens come from (``{prefix}/P/smtp/oauth2``), when the
+        connection URI logs in with one (:attr:`ConnectionUri.auth
+        <courier.uri.ConnectionUri>`): give it to :meth:`courier.oauth.Tokens.source` with the
+        URI's :attr:`~courier.uri.ConnectionUri.token_user`; ``None`` otherwise.
     """
 
     project_id: str
@@ -124,6 +137,7 @@ class ProjectConfig:
     message_retries: int = DEFAULT_MESSAGE_RETRIES
     client_certificate: ClientCertificate | None = None
     max_connections: int | None = None
+    oauth: OAuthSettings | None = None
 
     def __post_init__(self) -> None:
         # Frozen means frozen: a caller's dict is copied behind a read-only view.
@@ -132,7 +146,7 @@ class ProjectConfig:
 
 
 def parameter_names(project_id: str, *, prefix: str = DEFAULT_PREFIX) -> ParameterNames:
-    """The names of ``project_id``'s two SSM parameters under ``prefix``.
+    """The names of ``project_id``'s SSM parameters under ``prefix``.
 
     Raises
     ------
@@ -158,6 +172,7 @@ def parameter_names(project_id: str, *, prefix: str = DEFAULT_PREFIX) -> Paramet
         config=f"{prefix}/{project_id}/config",
         client_cert=f"{prefix}/{project_id}/smtp/client_cert",
         client_key=f"{prefix}/{project_id}/smtp/client_key",
+        oauth2=f"{prefix}/{project_id}/smtp/oauth2",
     )
 
 
@@ -192,6 +207,7 @@ def parse_project_config(
     default_project: str = DEFAULT_PROJECT,
     client_cert_pem: str | None = None,
     client_key_pem: str | None = None,
+    oauth2_json: str | None = None,
     allow_private_hosts: bool = False,
 ) -> ProjectConfig:
     """Build the :class:`ProjectConfig` of ``project_id`` from its parameters' values.
@@ -217,8 +233,10 @@ def parse_project_config(
         The stack's ``DefaultProject``, which is known without parameters of its own.
     client_cert_pem, client_key_pem:
         The SecureStrings ``{prefix}/P/smtp/client_cert`` and ``…/client_key``, if they exist.
+    oauth2_json:
+        The SecureString ``{prefix}/P/smtp/oauth2`` (token login's settings), if it exists.
     allow_private_hosts:
-        The stack's ``AllowPrivateSmtpHosts``, for ``https://`` templates.
+        The stack's ``AllowPrivateSmtpHosts``, for ``https://`` templates and token endpoints.
 
     Raises
     ------
@@ -270,6 +288,7 @@ def parse_project_config(
         default_connection_uri_parameter=default_connection_uri_parameter,
         client_cert_pem=client_cert_pem,
         client_key_pem=client_key_pem,
+        oauth2_json=oauth2_json,
         connection_uri=uri,
         allow_private_hosts=allow_private_hosts,
     )
@@ -300,6 +319,7 @@ def parse_project_config(
         message_retries=message_retries,
         client_certificate=client_certificate(smtp, context),
         max_connections=int(smtp["max_connections"]) if "max_connections" in smtp else None,
+        oauth=oauth_settings(context),
     )
 
 
@@ -311,6 +331,7 @@ def project_context(
     default_connection_uri_parameter: str | None,
     client_cert_pem: str | None,
     client_key_pem: str | None,
+    oauth2_json: str | None,
     connection_uri: ConnectionUri | None,
     allow_private_hosts: bool,
 ) -> ConfigContext:
@@ -325,6 +346,8 @@ def project_context(
         client_cert_pem=client_cert_pem,
         client_key_pem=client_key_pem,
         client_secret_parameters=(names.client_cert, names.client_key),
+        oauth2_json=oauth2_json,
+        oauth2_parameter=names.oauth2,
         connection_uri=connection_uri,
         allow_private_hosts=allow_private_hosts,
     )

@@ -6,8 +6,8 @@ error wrapping in its public :meth:`~ConfigProvider.get`, a backend writes only 
 invocations reuse one client and one cache.
 
 :class:`SsmConfigProvider` reads a project's parameters (connection URI, config, client
-certificate and key) and the stack's default sender URI in one ``GetParameters`` call through
-:class:`courier.ssm.SsmParameters`, and parses them with
+certificate and key, token login's settings) and the stack's default sender URI in one
+``GetParameters`` call through :class:`courier.ssm.SsmParameters`, and parses them with
 :func:`courier.config.parse_project_config`. Its settings come from one
 :class:`~courier.stack.StackSettings`, never from the environment.
 
@@ -220,7 +220,8 @@ class SsmConfigProvider(ConfigProvider):
             # One of the two without the other is passed on: the config rules report it.
             client_cert_pem=_value(found.client_cert),
             client_key_pem=_value(found.client_key),
-            allow_private_hosts=settings.allow_private_hosts,  # https:// templates
+            oauth2_json=_value(found.oauth2),
+            allow_private_hosts=settings.allow_private_hosts,  # https:// templates, tokens
         )
 
 

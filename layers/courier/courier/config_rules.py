@@ -43,6 +43,9 @@ from courier.headers import (
     check_header_value,
 )
 from courier.message import check_sender_address
+from courier.oauth.settings import EXAMPLE as OAUTH2_EXAMPLE
+from courier.oauth.settings import FIELD as OAUTH2_FIELD
+from courier.oauth.settings import OAuthSettings, check_settings
 from courier.remote_templates import fetch_template
 from courier.template_data import TEMPLATE_TYPES, config_key
 from courier.templates import (
@@ -75,6 +78,7 @@ __all__ = [
     "check_config",
     "client_certificate",
     "config_schema",
+    "oauth_settings",
     "read_bundled_pem",
     "template_node",
     "template_settings",
@@ -150,6 +154,9 @@ class ConfigContext:
         Their names, to name in messages.
     connection_uri:
         The URI the project sends through (its own, or the stack's default), when it parses.
+    oauth2_json, oauth2_parameter:
+        The SecureString ``…/smtp/oauth2`` (token login's settings, :mod:`courier.oauth`), if
+        set, and its name.
     """
 
     has_own_uri: bool
@@ -157,9 +164,11 @@ class ConfigContext:
     default_sender_exists: bool = True
     default_sender_parameter: str = "DefaultConnectionUriParameter"
     client_cert_pem: str | None = None
-    client_key_pem: str | None = None
+    client_key_pem: str | None = field(default=None, repr=False)
     client_secret_parameters: tuple[str, str] = ("…/smtp/client_cert", "…/smtp/client_key")
     connection_uri: ConnectionUri | None = None
+    oauth2_json: str | None = field(default=None, repr=False)
+    oauth2_parameter: str = "…/smtp/oauth2"
     allow_private_hosts: bool = False
     """The stack's ``AllowPrivateSmtpHosts``: the SSRF guard off, for https:// templates too."""
     fetched: dict[str, str] = field(default_factory=dict, compare=False)
@@ -701,7 +710,8 @@ def check_config(tree: object, context: ConfigContext) -> list[Problem]:
         Errors and warnings, in the tree's order, then those of the rules that join settings:
         ``connection_uri_in_plain_config``, ``sender_requires_own_server`` (Ory's rule: the
         sender and the templates change only with the project's own server),
-        ``connection_uri_missing``, ``template_set_twice`` and the client certificate's.
+        ``connection_uri_missing``, ``template_set_twice``, the client certificate's and token
+        login's (:func:`oauth_problems`).
     """
     problems = list(COURIER_TREE.check(tree, (), context))
     if not isinstance(tree, dict):
@@ -724,6 +734,7 @@ def check_config(tree: object, context: ConfigContext) -> list[Problem]:
         client_certificate(smtp, context)
     except ConfigError as exc:
         problems.append(Problem(tuple(exc.field.split(".")), exc.code, exc.message))
+    problems.extend(oauth_problems(context))
     return problems
 
 
@@ -821,6 +832,102 @@ def client_certificate(smtp: Mapping[str, Any], context: ConfigContext) -> Clien
     if context.connection_uri is not None:
         check_client_certificate_mode(context.connection_uri, certificate, field=where)
     return certificate
+
+
+def oauth_problems(context: ConfigContext) -> list[Problem]:
+    """The problems of token login: the URI's ``auth`` against the SecureString ``…/smtp/oauth2``
+    and what that holds (:func:`courier.oauth.check_settings`).
+
+    Returns
+    -------
+    list[Problem]
+        ``oauth2_settings_missing`` (the URI logs in with a token, and the parameter does not
+        exist), ``oauth2_default_sender_unsupported`` (the stack's default sender does),
+        the warning ``oauth2_unused`` (the parameter exists, and the URI logs in otherwise), and
+        the errors and warnings of the parameter's JSON, on ``smtp.oauth2.<key>``.
+    """
+    uri = context.connection_uri
+    auth = uri.auth if uri is not None else None
+    parameter = context.oauth2_parameter
+    where = _parts(OAUTH2_FIELD)
+    problems: list[Problem] = []
+    if auth is not None and not context.has_own_uri:
+        problems.append(
+            Problem(
+                ("smtp", "connection_uri"),
+                "oauth2_default_sender_unsupported",
+                f"the project sends through the stack's default sender "
+                f"({context.default_sender_parameter}), which logs in with a token "
+                f"(auth={auth}); courier reads token settings only beside a project's own "
+                f"connection URI: set {context.uri_parameter} and {parameter}, or make the "
+                "default sender log in with a password",
+            )
+        )
+    if context.oauth2_json is None:
+        if _uses_token(context):
+            problems.append(
+                Problem(
+                    where,
+                    "oauth2_settings_missing",
+                    f"the connection URI logs in with an OAuth 2.0 token (auth={auth}), and "
+                    f"{parameter} does not exist: store the token endpoint's settings there, "
+                    f"as a SecureString holding {OAUTH2_EXAMPLE} (the mailbox is the URI's "
+                    "user)",
+                )
+            )
+        return problems
+    if not _uses_token(context) and not (context.has_own_uri and uri is None):
+        why = (
+            "the connection URI does not log in with a token: add ?auth=xoauth2 (or "
+            "auth=oauthbearer) to the URI, with the mailbox as its user and no password, or "
+            "delete the parameter"
+            if context.has_own_uri
+            else "courier reads token settings only with the project's own connection URI: "
+            f"set {context.uri_parameter} with ?auth=xoauth2, or delete the parameter"
+        )
+        problems.append(
+            Problem(
+                where, "oauth2_unused", f"{parameter} is set, but {why}; it is not read", "warning"
+            )
+        )
+        return problems
+    # Checked also while the project's own URI does not parse: both can be fixed at once.
+    found = check_settings(
+        context.oauth2_json, parameter=parameter, allow_private_hosts=context.allow_private_hosts
+    )
+    problems.extend(Problem(_parts(e.field), e.code, e.message) for e in found.errors)
+    problems.extend(Problem(_parts(w.field), w.code, w.message, "warning") for w in found.warnings)
+    return problems
+
+
+def oauth_settings(context: ConfigContext) -> OAuthSettings | None:
+    """The token settings of a project whose own URI logs in with a token, else ``None``.
+
+    Raises
+    ------
+    ConfigError
+        The first error of the parameter's JSON (:func:`oauth_problems` lists them all).
+    """
+    if context.oauth2_json is None or not _uses_token(context):
+        return None
+    found = check_settings(
+        context.oauth2_json,
+        parameter=context.oauth2_parameter,
+        allow_private_hosts=context.allow_private_hosts,
+    )
+    if found.errors:
+        first = found.errors[0]
+        raise ConfigError(first.field, first.code, first.message)
+    return found.settings
+
+
+def _parts(dotted: str) -> Parts:
+    return tuple(dotted.split("."))
+
+
+def _uses_token(context: ConfigContext) -> bool:
+    uri = context.connection_uri
+    return context.has_own_uri and uri is not None and uri.auth is not None
 
 
 def canonical_tree(tree: Mapping[str, Any]) -> dict[str, Any]:

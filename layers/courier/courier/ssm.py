@@ -3,9 +3,9 @@
 :class:`SsmParameters` knows a project's parameter names (:func:`courier.config.parameter_names`)
 and the stack's default sender URI. :meth:`~SsmParameters.read_project` gets all of them in one
 ``GetParameters`` call, SecureStrings decrypted: the connection URI, the config, the client
-certificate and key, and the default sender URI. The sender's cached provider
-(:mod:`courier.config_provider`) and the validator's versioned store
-(:mod:`courier.validation.store`) both go through it.
+certificate and key, token login's settings (``…/smtp/oauth2``), and the default sender URI.
+The sender's cached provider (:mod:`courier.config_provider`) and the validator's versioned
+store (:mod:`courier.validation.store`) both go through it.
 
 boto3 calls are made directly: Powertools' ``get_parameters_by_name(raise_on_error=False)`` also
 makes one call, but it reports an ``InternalServerError`` or ``InvalidKeyId`` as "every parameter
@@ -118,6 +118,7 @@ class ProjectParameters:
     config: Parameter | None
     client_cert: Parameter | None
     client_key: Parameter | None
+    oauth2: Parameter | None
     default_connection_uri: Parameter | None
 
 
@@ -170,6 +171,7 @@ class SsmParameters:
             config=found.get(names.config),
             client_cert=found.get(names.client_cert),
             client_key=found.get(names.client_key),
+            oauth2=found.get(names.oauth2),
             default_connection_uri=found.get(default) if default else None,
         )
 

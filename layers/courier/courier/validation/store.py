@@ -2,12 +2,14 @@
 
 Reading takes one ``GetParameters`` (through :class:`courier.ssm.SsmParameters`, the one SSM
 layer) for the project's connection URI (SecureString), its config (String), its client
-certificate and key (SecureStrings) and the stack's default sender URI. Writing is guarded by
+certificate and key and token login's settings (SecureStrings) and the stack's default sender
+URI. Writing is guarded by
 the versions read: SSM has no conditional put, so :class:`SsmConfigStore` reads the versions
 again just before writing and the validator refuses when they moved (optimistic concurrency;
 the window left is one round trip). The URI is always written as a SecureString, and is written
 first when set and deleted last when removed, so a half-done apply never leaves a config that
-needs a URI without one. The validator writes neither the client certificate nor its key.
+needs a URI without one. The validator writes neither the client certificate, nor its key, nor
+the token settings.
 
 Example
 -------
@@ -57,7 +59,8 @@ class ConfigWriteError(CourierError):
 class StoredConfig:
     """What SSM holds for a project; ``None``: the parameter does not exist.
 
-    No secret is in ``repr``: the URIs, the client certificate and its key are left out.
+    No secret is in ``repr``: the URIs, the client certificate, its key and the token settings
+    are left out.
     """
 
     connection_uri: str | None = field(repr=False)
@@ -69,6 +72,8 @@ class StoredConfig:
     """The PEM client certificate (``{prefix}/P/smtp/client_cert``)."""
     client_key: str | None = field(default=None, repr=False)
     """The PEM private key of :attr:`client_cert` (``{prefix}/P/smtp/client_key``)."""
+    oauth2: str | None = field(default=None, repr=False)
+    """Token login's settings, JSON (``{prefix}/P/smtp/oauth2``)."""
 
 
 class ConfigStore(Protocol):
@@ -118,6 +123,7 @@ class SsmConfigStore:
             default_connection_uri=_value(found.default_connection_uri),
             client_cert=_value(found.client_cert),
             client_key=_value(found.client_key),
+            oauth2=_value(found.oauth2),
             versions=_versions(versions, found.names),
             names=found.names,
         )

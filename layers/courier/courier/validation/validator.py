@@ -190,6 +190,7 @@ class ConfigValidator:
             default_connection_uri_parameter=self.settings.default_connection_uri_parameter,
             client_cert_pem=stored.client_cert,
             client_key_pem=stored.client_key,
+            oauth2_json=stored.oauth2,
             connection_uri=target,
             allow_private_hosts=self.settings.allow_private_hosts,
         )
