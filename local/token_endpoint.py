@@ -31,7 +31,7 @@ import secrets
 import ssl
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -115,8 +115,12 @@ class _Issued:
     expires_at: float
 
 
-class _ValidTokens(Mapping[str, str]):
-    """Mailbox (or client id) → the latest token issued for it, while it has not expired."""
+class _ValidTokens(MutableMapping[str, str]):
+    """Mailbox (or client id) → the latest token issued for it, while it has not expired.
+
+    Setting one registers it as issued now (for ``expires_in``); deleting one revokes it: what
+    ``SmtpServer(oauth_tokens=...)`` (local/smtpd.py) is handed.
+    """
 
     def __init__(self, endpoint: TokenEndpoint) -> None:
         self._endpoint = endpoint
@@ -126,6 +130,15 @@ class _ValidTokens(Mapping[str, str]):
         if issued is None or self._endpoint.clock() >= issued.expires_at:
             raise KeyError(key)
         return issued.token
+
+    def __setitem__(self, key: str, token: str) -> None:
+        with self._endpoint._lock:
+            expires_at = self._endpoint.clock() + self._endpoint.expires_in
+            self._endpoint._issued[key] = _Issued(token, expires_at)
+
+    def __delitem__(self, key: str) -> None:
+        with self._endpoint._lock:
+            del self._endpoint._issued[key]
 
     def __iter__(self) -> Iterator[str]:
         now = self._endpoint.clock()
@@ -177,7 +190,9 @@ class TokenEndpoint:
         self._clients: dict[str, _Client] = {}
         self._accounts: dict[str, _Account] = {}
         self._issued: dict[str, _Issued] = {}
-        self.valid_tokens: Mapping[str, str] = _ValidTokens(self)
+        self.valid_tokens: MutableMapping[str, str] = _ValidTokens(self)
+        """Mailbox (or client id) → its latest unexpired token: hand it to
+        ``SmtpServer(oauth_tokens=endpoint.valid_tokens)``; ``del`` one to revoke it."""
         self._canned: tuple[int, bytes] | None = None
         self._stalled = threading.Event()
         self._released = threading.Event()

@@ -16,6 +16,9 @@ import trustme
 
 from courier.errors import ConfigError, CourierError, TokenUnavailableError
 from courier.oauth import ClientCredentials, ServiceAccount, Tokens
+from courier.transport import Transport
+from courier.uri import ConnectionUri
+from local.smtpd import SmtpServer
 from local.token_endpoint import ServiceAccountKey, TokenEndpoint, make_service_account_key
 from tests.conftest import CredentialGuard, exception_chain, find_credential_leaks
 
@@ -399,3 +402,39 @@ def test_no_secret_assertion_or_token_is_in_any_error_repr_or_log(
     assert not [secret for secret in secrets for text in shown if secret in text]
     for secret in secrets:  # and every courier error built meanwhile (checked at teardown)
         credential_guard.add_password(secret)
+
+
+# --- the pieces together: the endpoint's tokens log a Transport in ---------------------------
+
+
+def test_a_transport_logs_in_with_the_endpoints_token_and_refreshes_a_refused_one(
+    ca: trustme.CA,
+    tokens: Tokens,
+    client: ClientCredentials,
+    endpoint: TokenEndpoint,
+    credential_guard: CredentialGuard,
+) -> None:
+    # GIVEN an SMTP server that takes the tokens the endpoint holds valid, by mailbox
+    certificate = ca.issue_cert("localhost", "127.0.0.1")
+    with SmtpServer(
+        listener="smtps", certificate=certificate, oauth_tokens=endpoint.valid_tokens
+    ) as server:
+        uri = ConnectionUri.parse(
+            f"smtps://sender%40acme.example@127.0.0.1:{server.port}/?auth=xoauth2"
+        )
+
+        def session() -> None:
+            source = tokens.source(client, mailbox=MAILBOX)
+            with Transport(uri, timeout=5, allow_private_hosts=True, token_source=source):
+                pass
+
+        # WHEN two sessions log in, then the provider revokes the token, and one more does
+        session()
+        session()
+        endpoint.expire_tokens()
+        session()
+
+    # THEN the first token served both sessions, and the refused one was replaced once
+    assert endpoint.requests == 2
+    for form in endpoint.forms:
+        credential_guard.add_password(form["client_secret"])
