@@ -9,7 +9,7 @@ import os
 import re
 import ssl
 import sys
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,7 +69,8 @@ def start_smtpd(
     ``certificate`` is ``"trusted"`` (for localhost and 127.0.0.1), ``"untrusted"`` (the same
     names from an unknown CA) or ``"other-name"`` (trusted, for mail.example.com only).
     ``username`` and ``password`` are the account's; ``auth_mechanisms`` narrows the AUTH
-    mechanisms offered (aiosmtpd offers LOGIN and PLAIN).
+    mechanisms offered (aiosmtpd offers LOGIN and PLAIN); ``oauth_tokens`` (mailbox → the valid
+    token) makes it take XOAUTH2 and OAUTHBEARER too.
     """
     servers: list[SmtpServer] = []
 
@@ -83,6 +84,7 @@ def start_smtpd(
         smtputf8: bool = True,
         pipelining: bool = True,
         auth_mechanisms: Collection[str] | None = None,
+        oauth_tokens: MutableMapping[str, str] | None = None,
     ) -> SmtpServer:
         issued = {
             "trusted": lambda: ca.issue_cert(*CERTIFICATE_NAMES),
@@ -97,6 +99,7 @@ def start_smtpd(
             password=password,
             smtputf8=smtputf8,
             pipelining=pipelining,
+            oauth_tokens=oauth_tokens,
         ).start()
         servers.append(server)
         if auth_mechanisms is not None:

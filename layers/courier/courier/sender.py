@@ -48,6 +48,7 @@ from courier.delivery import compose
 from courier.delivery_log import DeliveryLog
 from courier.errors import ConfigError, CourierError, OutOfTimeError
 from courier.message import CourierMessage, parse_message
+from courier.oauth import Tokens
 from courier.observability import count_outcome, logger, mask_recipient, masked
 from courier.once import Claim, Delivered, DeliverOnce
 from courier.outcomes import (
@@ -144,6 +145,7 @@ class Sender:
             timeout=settings.smtp_timeout,
             allow_private_hosts=settings.allow_private_hosts,
             connections_for=settings.connections_for,
+            tokens=Tokens(allow_private_hosts=settings.allow_private_hosts),
         )
 
     @property

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from courier.config import ProjectConfig
 from courier.deadline import Deadline
 from courier.errors import CourierError, SmtpDisconnectedError, SmtpError, SmtpTimeoutError
+from courier.oauth import Tokens
 from courier.transport import OutgoingMail, Transport
 
 __all__ = ["MAILS_PER_SESSION", "MAX_SESSIONS", "Delivery", "Outbox", "Sessions"]
@@ -75,6 +76,9 @@ class Sessions:
     connections_for:
         How many sessions a project may have at once, from its ``smtp.max_connections``
         (:meth:`StackSettings.connections_for <courier.stack.StackSettings.connections_for>`).
+    tokens:
+        The process's OAuth 2.0 tokens, for projects whose URI logs in with one (``auth=``);
+        ``None``: such a project's sessions fail with ``oauth2_settings_missing``.
     """
 
     def __init__(
@@ -83,7 +87,9 @@ class Sessions:
         timeout: float,
         allow_private_hosts: bool,
         connections_for: Callable[[int | None], int],
+        tokens: Tokens | None = None,
     ) -> None:
+        self._tokens = tokens
         self._timeout = timeout
         self._allow_private_hosts = allow_private_hosts
         self._connections_for = connections_for
@@ -132,14 +138,12 @@ class Sessions:
 
     def _run_session(self, queue: _ProjectQueue, deadline: Deadline) -> None:
         """One session's life: open, carry mails from ``queue`` until it is empty, QUIT."""
-        config = queue.config
-        transport = Transport(
-            config.connection_uri,
-            timeout=self._timeout,
-            local_hostname=config.local_name,
-            allow_private_hosts=self._allow_private_hosts,
-            client_certificate=config.client_certificate,
-        )
+        try:
+            transport = self._transport(queue.config)
+        except CourierError as error:  # a setting only a session checks
+            queue.session_failed(error)
+            queue.session_ended()
+            return
         try:
             while queue.may_have_mail():
                 try:
@@ -155,6 +159,20 @@ class Sessions:
         finally:
             transport.close(deadline=deadline)
             queue.session_ended()
+
+    def _transport(self, config: ProjectConfig) -> Transport:
+        mailbox = config.connection_uri.token_user
+        token_source = None
+        if mailbox is not None and config.oauth is not None and self._tokens is not None:
+            token_source = self._tokens.source(config.oauth, mailbox=mailbox)
+        return Transport(
+            config.connection_uri,
+            timeout=self._timeout,
+            local_hostname=config.local_name,
+            allow_private_hosts=self._allow_private_hosts,
+            client_certificate=config.client_certificate,
+            token_source=token_source,
+        )
 
     def _carry(self, queue: _ProjectQueue, transport: Transport, deadline: Deadline) -> None:
         """Carry mails over one opened session until the queue is empty or the session ends."""
