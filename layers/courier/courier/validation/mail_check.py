@@ -32,7 +32,7 @@ from courier.deadline import Deadline
 from courier.errors import MessageError, SmtpError, Step, step_error
 from courier.message import build_email, envelope_recipient, envelope_sender
 from courier.tls import ClientCertificate
-from courier.transport import Transport, queue_id
+from courier.transport import TokenSource, Transport, queue_id
 from courier.uri import ConnectionUri
 from courier.validation.paths import pointer
 from courier.validation.probe import not_run, probe
@@ -58,6 +58,8 @@ def send_test_mail(
     allow_private_hosts: bool,
     client_certificate: ClientCertificate | None = None,
     deadline: Deadline | None = None,
+    token_source: TokenSource | None = None,
+    token_endpoint: str = "the token endpoint",  # noqa: S107 (a host, no secret)
 ) -> tuple[ConnectionReport, Finding | None]:
     """Run the connection check's session, send a test mail to ``to`` over it, then QUIT.
 
@@ -119,6 +121,8 @@ def send_test_mail(
         client_certificate=client_certificate,
         deadline=deadline,
         then=deliver,
+        token_source=token_source,
+        token_endpoint=token_endpoint,
     )
     data = [step for step in report["steps"] if step["step"] == str(Step.DATA)]
     accepted = error is None and bool(data) and data[-1]["ok"]

@@ -29,9 +29,11 @@ from courier.config import (
     project_context,
     project_unknown,
 )
-from courier.config_rules import ConfigContext, canonical_tree, client_certificate
+from courier.config_rules import ConfigContext, canonical_tree, client_certificate, oauth_settings
 from courier.deadline import Deadline
 from courier.errors import ConfigUnavailableError
+from courier.oauth import Tokens
+from courier.oauth.refusals import host_of
 from courier.stack import StackSettings
 from courier.uri import ConnectionUri
 from courier.validation.checks import check_tree
@@ -269,6 +271,13 @@ class ConfigValidator:
             "client_certificate": client_certificate(smtp, context),  # checked: no error above
             "deadline": deadline,
         }
+        oauth = oauth_settings(context)  # checked: no error above
+        mailbox = target.token_user
+        if oauth is not None and mailbox is not None:
+            # A token of its own, not the sender's cached one: the check proves the settings now.
+            tokens = Tokens(timeout=timeout, allow_private_hosts=self.settings.allow_private_hosts)
+            session["token_source"] = tokens.source(oauth, mailbox=mailbox)
+            session["token_endpoint"] = host_of(oauth.token_url)
         if request.send_test_to is None:
             report, error = probe(target, **session)
         else:
