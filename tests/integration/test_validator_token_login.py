@@ -52,14 +52,14 @@ def check(aws: None, start_smtpd: StartServer, endpoint: TokenEndpoint) -> dict[
     validator = ConfigValidator(
         settings=settings, store=SsmConfigStore(settings=settings, boto3_client=ssm)
     )
-    response: dict[str, Any] = validator.handle(
+    response = validator.handle(
         {
             "project_id": PROJECT,
             "replace": [f"/services/identity/config/courier/smtp/connection_uri={json.dumps(uri)}"],
             "check_connection": True,
         }
     )
-    return response
+    return dict(response)
 
 
 def test_the_connection_check_gets_a_token_and_logs_in_with_it(
