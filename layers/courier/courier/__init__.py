@@ -6,8 +6,10 @@ The library behind the bundle's Lambda functions. Each module owns one idea:
 - :mod:`.uri` and :mod:`.ports`: the connection URI, the security mode it names, the ports;
 - :mod:`.transport`, :mod:`.tls` and :mod:`.network`: an SMTP session in that mode, its TLS
   policy and client certificate, and the SSRF guard; :mod:`.transactions`: mails carried over
-  an open session, one round trip each with PIPELINING; :mod:`.smtp_client`: ``smtplib`` with
-  every read and write bounded by a :mod:`.deadline`;
+  an open session, one round trip each with PIPELINING; :mod:`.sasl` and :mod:`.oauth` (a
+  package): token login's SASL messages, and its tokens from the provider's endpoint;
+  :mod:`.https_fetch`: the one https client (token endpoints, ``https://`` templates);
+  :mod:`.smtp_client`: ``smtplib`` with every read and write bounded by a :mod:`.deadline`;
 - :mod:`.message` and :mod:`.headers`: the SQS message in, the MIME mail out, and the rules of
   its headers; :mod:`.message_validator`: the message schema's validator, generated from it;
 - :mod:`.template_data`, :mod:`.templates`, :mod:`.sandbox`, :mod:`.go_template` (a package:
