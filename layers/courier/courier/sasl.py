@@ -29,12 +29,21 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from courier.errors import SmtpError, Step, TokenUnavailableError, step_error
 from courier.uri import AuthMechanism
 
-__all__ = ["REFUSED_HINT", "TokenLogin", "check_offered", "check_token"]
+__all__ = ["REFUSED_HINT", "TokenLogin", "TokenSource", "check_offered", "check_token"]
+
+TokenSource = Callable[[bool], str]
+"""The OAuth 2.0 access token of a token login: called with ``False`` for the current one (a
+cached token, say), with ``True`` for a new one (after the server refused the current one). It
+may raise any :class:`~courier.errors.CourierError` (a :class:`~courier.errors.ConfigError`, a
+:class:`~courier.errors.TokenUnavailableError`): :meth:`Transport.open
+<courier.transport.Transport.open>` raises it as it is. :meth:`courier.oauth.Tokens.source`
+makes one."""
 
 REFUSED_HINT = (
     "The server refused the OAuth 2.0 access token twice (the current one and a new one): check "

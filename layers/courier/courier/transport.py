@@ -58,7 +58,7 @@ from courier.errors import (
 )
 from courier.network import resolve_smtp_host
 from courier.ports import IMPLICIT_TLS_PORTS, port_list
-from courier.sasl import TokenLogin, check_offered, check_token
+from courier.sasl import TokenLogin, TokenSource, check_offered, check_token
 from courier.smtp_client import BoundedSMTP
 from courier.smtp_failures import check_reply, translated
 from courier.tls import (
@@ -86,12 +86,6 @@ ReplyListener = Callable[[Step, int, str], None]
 """Called with ``(step, code, text)`` for each reply that moves a session on: the greeting
 (``Step.CONNECT``), each EHLO, STARTTLS's (``Step.TLS``), AUTH's, and a message's MAIL and RCPT
 replies and the final reply to its DATA (``354`` is not reported)."""
-
-TokenSource = Callable[[bool], str]
-"""The OAuth 2.0 access token of a token login: called with ``False`` for the current one (a
-cached token, say), with ``True`` for a new one (after the server refused the current one). It
-may raise any :class:`~courier.errors.CourierError` (a :class:`~courier.errors.ConfigError`, a
-:class:`~courier.errors.TokenUnavailableError`): :meth:`Transport.open` raises it as it is."""
 
 
 class Transport:

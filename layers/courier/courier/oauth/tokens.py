@@ -33,6 +33,7 @@ from courier.oauth.settings import (
     ServiceAccount,
     load_rsa_private_key,
 )
+from courier.sasl import TokenSource
 
 __all__ = [
     "DEFAULT_LIFETIME_SECONDS",
@@ -44,8 +45,6 @@ __all__ = [
     "Tokens",
 ]
 
-TokenSource = Callable[[bool], str]
-"""A session's tokens: ``source(False)`` the current one, ``source(True)`` a new one."""
 
 TOKEN_TIMEOUT_SECONDS = 5.0
 """The whole call to the token endpoint: resolving, connecting, TLS, the request and the answer."""
