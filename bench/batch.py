@@ -38,6 +38,7 @@ __all__ = [
     "invoke_events",
     "measure",
     "run_batch",
+    "run_child",
     "summarize",
 ]
 
@@ -181,6 +182,20 @@ def invoke_events(
         *(argument for path in event_files for argument in ("--event", str(path))),
         *(["--profile"] if profile else []),
     ]
+    return run_child(command, environment, out, what="the invocation")
+
+
+def run_child(
+    command: list[str], environment: Mapping[str, str], out: Path, *, what: str
+) -> dict[str, Any]:
+    """Run one of the bench's own modules in a fresh process, its JSON logs and metrics
+    discarded, and read the JSON it wrote to ``out``.
+
+    Raises
+    ------
+    RuntimeError
+        The process failed (``what`` failed, with its stderr).
+    """
     process = subprocess.run(  # noqa: S603 (our own module, no shell)
         command,
         env=dict(environment),
@@ -191,7 +206,7 @@ def invoke_events(
         check=False,
     )
     if process.returncode != 0:
-        raise RuntimeError(f"the invocation failed:\n{process.stderr}")
+        raise RuntimeError(f"{what} failed:\n{process.stderr}")
     result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     return result
 

@@ -23,7 +23,6 @@ Example
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.aws import BenchAws
-from bench.environment import FUNCTION, ROOT, TrustStore, invocation_environment
+from bench.batch import run_child
+from bench.environment import FUNCTION, TrustStore, invocation_environment
 from bench.network import PROJECTS, Endpoints, smtp_uri
 from bench.profiling import Row, summary
 from bench.report import Figure, Target, median
@@ -167,18 +167,12 @@ def measure(
     plan_file, out = directory / "warm-plan.json", directory / "warm-result.json"
     plan_file.write_text(json.dumps(plan), encoding="utf-8")
     environment = invocation_environment(aws.child_environment(), trust=trust.path)
-    process = subprocess.run(  # noqa: S603 (our own module, no shell)
+    result = run_child(
         [sys.executable, "-m", "bench.warm", "--plan", str(plan_file), "--out", str(out)],
-        env=environment,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,  # the handler's JSON logs and EMF metrics
-        stderr=subprocess.PIPE,
-        text=True,
-        check=False,
+        environment,
+        out,
+        what="the warm runs",
     )
-    if process.returncode != 0:
-        raise RuntimeError(f"the warm runs failed:\n{process.stderr}")
-    result = json.loads(out.read_text(encoding="utf-8"))
     return HandlerRuns(
         **result,
         dynamodb_answers=aws.dynamodb.stats(),

@@ -22,6 +22,7 @@ from courier.errors import CourierError
 from courier.uri import ConnectionUri
 from local.smtpd import Faults, Listener, SmtpServer
 from local.stack import StackResources, create_stack_resources
+from local.token_endpoint import TokenEndpoint
 from tests.faults.scripted_smtpd import ScriptedSmtpServer
 
 pytest_plugins = ["pytester"]
@@ -523,3 +524,11 @@ def start_scripted(ca: trustme.CA) -> Iterator[StartScripted]:
         server.stop()
     for server in servers:
         assert server.errors == []
+
+
+@pytest.fixture
+def token_endpoint(ca: trustme.CA) -> Iterator[TokenEndpoint]:
+    """A real OAuth 2.0 token endpoint on loopback (local/token_endpoint.py), with a certificate
+    from ``ca`` for ``localhost``; register its clients in the test."""
+    with TokenEndpoint(certificate=ca.issue_cert("localhost")) as endpoint:
+        yield endpoint

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import trustme
 
 from courier.sender import Sender
 from local.smtpd import SmtpServer
@@ -29,10 +27,9 @@ CLIENT_SECRET = "Xq8~client-secret-value-never-shown"
 
 
 @pytest.fixture
-def endpoint(ca: trustme.CA) -> Iterator[TokenEndpoint]:
-    with TokenEndpoint(certificate=ca.issue_cert("localhost")) as endpoint:
-        endpoint.add_client(CLIENT_ID, CLIENT_SECRET, mailbox=MAILBOX)
-        yield endpoint
+def endpoint(token_endpoint: TokenEndpoint) -> TokenEndpoint:
+    token_endpoint.add_client(CLIENT_ID, CLIENT_SECRET, mailbox=MAILBOX)
+    return token_endpoint
 
 
 def token_project(

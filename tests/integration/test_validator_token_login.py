@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-import trustme
 
 from courier.stack import StackSettings
 from courier.validation.store import SsmConfigStore
@@ -24,10 +22,9 @@ CLIENT_SECRET = "Vq7~the-secret-value-never-shown"
 
 
 @pytest.fixture
-def endpoint(ca: trustme.CA) -> Iterator[TokenEndpoint]:
-    with TokenEndpoint(certificate=ca.issue_cert("localhost")) as endpoint:
-        endpoint.add_client(CLIENT_ID, CLIENT_SECRET, mailbox=MAILBOX)
-        yield endpoint
+def endpoint(token_endpoint: TokenEndpoint) -> TokenEndpoint:
+    token_endpoint.add_client(CLIENT_ID, CLIENT_SECRET, mailbox=MAILBOX)
+    return token_endpoint
 
 
 def check(aws: None, start_smtpd: StartServer, endpoint: TokenEndpoint) -> dict[str, Any]:
