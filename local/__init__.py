@@ -8,8 +8,10 @@
   ``sam local invoke`` runs it in a container.
 - :mod:`local.aws` (moto's server) and :mod:`local.stack` (the template's queues and table) are
   the embedded AWS; :mod:`local.projects` writes the demo projects to SSM.
-- :mod:`local.smtpd` and :mod:`local.mailservers` are the SMTP servers, one per security mode;
-  :mod:`local.mailbox` keeps what they accept as ``.eml`` files with an HTML preview.
+- :mod:`local.smtpd` and :mod:`local.mailservers` are the SMTP servers, one per security mode
+  and one per token login (with :mod:`local.token_endpoint`, the OAuth 2.0 token endpoint their
+  tokens come from); :mod:`local.mailbox` keeps what they accept as ``.eml`` files with an
+  HTML preview.
 - :mod:`local.poller` plays the SQS event source mapping; :mod:`local.sqs` shapes its events.
 - :mod:`local.sandbox` puts it all together; :mod:`local.up` and :mod:`local.demo` (with
   :mod:`local.summary` and its page, :mod:`local.demo_page`; :mod:`local.render` renders the

@@ -33,6 +33,7 @@ from typing import Any
 
 from local.invoke import InvokeResult, invoke
 from local.mailbox import Mailbox
+from local.mailservers import MODES, TOKEN_LOGINS
 from local.sandbox import LOCAL_OVERRIDES, SENDER, LocalStack, Session, find_session
 from local.template import (
     TemplateError,
@@ -48,6 +49,7 @@ __all__ = ["main"]
 WORKDIR = Path("out/local")
 SEED_FILE = "ssm.seed.json"
 """SSM parameters the events of a folder expect; loaded into a stack started for an invoke."""
+STACK_SERVERS = f"{len(MODES) + len(TOKEN_LOGINS)} SMTP servers, a token endpoint"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -223,7 +225,7 @@ def _invoke_alone(
         LocalStack(workdir=Path(workdir), template=template, mailbox=mailbox, **options) as stack,
     ):
         print(
-            "Started a local stack for this invoke (moto, 6 SMTP servers, demo projects)",
+            f"Started a local stack for this invoke (moto, {STACK_SERVERS}, demo projects)",
             file=sys.stderr,
         )
         seed = Path(event_path or "-").parent / SEED_FILE
@@ -373,7 +375,7 @@ def _demo(args: argparse.Namespace) -> int:
     from local.demo import format_summary, run_demo
 
     print(
-        "courier demo: starting moto, 6 SMTP servers and the event source mapping ...",
+        f"courier demo: starting moto, {STACK_SERVERS} and the event source mapping ...",
         file=sys.stderr,
     )
     result = run_demo(

@@ -1,11 +1,15 @@
 """``make demo``: a set of messages through the queue, the poller and the real sender.
 
-One message per security mode (each to its own project and server), one to a recipient the
+One message per security mode (each to its own project and server), one per token login (each
+to a project whose server takes only the token the local endpoint issued: XOAUTH2 with a token
+by client credentials, OAUTHBEARER with one by a service account's JWT), one to a recipient the
 server refuses with 550 (dead-lettered at once), one the server greylists with 451 on the first
-attempt (retried, then delivered) and one whose body is not JSON (dead-lettered at once). The
-demo ends when every message has its outcome (or at a deadline), prints a summary
-(:mod:`local.summary`) and leaves the delivered mail as ``.eml`` files beside an ``index.html``
-that shows every message, delivered or not (:mod:`local.demo_page`).
+attempt (retried, then delivered) and one whose body is not JSON (dead-lettered at once). A
+token login's message is as documented only when its server saw it logged in as the project's
+mailbox with the documented mechanism. The demo ends when every message has its outcome (or
+at a deadline), prints a summary (:mod:`local.summary`) and leaves the delivered mail as
+``.eml`` files beside an ``index.html`` that shows every message, delivered or not
+(:mod:`local.demo_page`).
 
 Retries back off ``COURIER_RETRY_BACKOFF_BASE_SECONDS`` (1 s here, 30 s by default) instead of
 faking the clock.
@@ -31,7 +35,7 @@ from typing import TextIO
 from local.demo_page import write_demo_page
 from local.demo_status import StatusCheck, Wanted, read_statuses
 from local.mailbox import Mailbox, mail_subject
-from local.mailservers import MODES
+from local.mailservers import MODES, TOKEN_LOGINS
 from local.poller import BatchReport
 from local.render import rendered_subjects
 from local.sandbox import SENDER, LocalStack
@@ -66,6 +70,8 @@ _TEMPLATES = {
         "verification_valid",
         {"verification_url": "https://app.example/verify?t=2"},
     ),
+    "xoauth2": ("login_code_valid", {"login_code": "604418"}),
+    "oauthbearer": ("recovery_code_valid", {"recovery_code": "318260"}),
 }
 
 
@@ -80,6 +86,8 @@ class DemoMessage:
     expected: str
     """``delivered`` or ``dead-lettered``."""
     expected_attempts: int = 1
+    expected_login: tuple[str, str] | None = None
+    """A token login's ``(mechanism, mailbox)``, as its server must have seen it."""
 
 
 def demo_messages() -> list[DemoMessage]:
@@ -89,6 +97,11 @@ def demo_messages() -> list[DemoMessage]:
         template_type, data = _TEMPLATES[mode.name]
         recipient = f"ada+{mode.name}@example.org"
         messages.append(_message(template_type, mode.name, recipient, data, expected="delivered"))
+    for login in TOKEN_LOGINS:
+        template_type, data = _TEMPLATES[login.project]
+        recipient = f"ada+{login.project}@example.org"
+        message = _message(template_type, login.project, recipient, data, expected="delivered")
+        messages.append(replace(message, expected_login=(login.mechanism, login.mailbox)))
     messages.append(
         _message(
             "recovery_code_valid",
@@ -274,8 +287,8 @@ def _with_mail(
         mail_file = next(
             (
                 path
-                for path, (mode_name, recipients) in mailbox.received.items()
-                if mode_name == message.project and message.recipient in recipients
+                for path, (server, recipients) in mailbox.received.items()
+                if server == message.project and message.recipient in recipients
             ),
             None,
         )
@@ -346,6 +359,9 @@ def _outcomes(
                 expected=message.expected,
                 attempts=attempts.get(message_id, 0),
                 expected_attempts=message.expected_attempts,
+                expected_login=message.expected_login,
+                auth_mechanism=received[0].auth_mechanism if received else None,
+                auth_login=received[0].auth_login if received else None,
                 tls_version=received[0].tls_version if received else None,
                 server_name=names[-1] if names and message.project == MODES[5].name else None,
                 dead_letter=attributes,

@@ -3,7 +3,8 @@
 One section per demo message, in the order they were sent, titled by the mail's subject (or,
 for a message that never rendered, by what it was, e.g. "malformed body"):
 
-- a delivered one shows its tries, what the server saw (TLS version, SNI) and the mail itself
+- a delivered one shows its tries, what the server saw (TLS version, SNI, a token login's
+  mechanism), the login it took (mechanism and user or mailbox) and the mail itself
   (:func:`local.mailbox.mail_details`: headers, the HTML part in a sandboxed frame, the
   plaintext part, a link to the ``.eml`` file);
 - a dead-lettered one shows its cause as the DLQ's ``courier.*`` attributes say it: reason,
@@ -86,11 +87,11 @@ def _section(outcome: MessageOutcome) -> str:
         ("tries", str(outcome.attempts)),
     ]
     if outcome.outcome == "delivered":
-        seen = outcome.tls_version or "cleartext"
-        seen += f", SNI {outcome.server_name}" if outcome.server_name else ""
-        facts.append(("server saw", seen))
+        facts.append(("server saw", outcome.server_saw))
+        if outcome.auth_mechanism:
+            facts.append(("login", f"{outcome.auth_mechanism} as {outcome.auth_login or '-'}"))
     if not outcome.as_documented:
-        facts.append(("documented", f"{outcome.expected} after {outcome.expected_attempts} tries"))
+        facts.append(("documented", outcome.documented))
     parts = [_table(facts)]
     if outcome.dead_letter:
         rows = [

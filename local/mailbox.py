@@ -2,10 +2,11 @@
 
 Each file is the message as the server received it, under a ``Received:`` trace header such as
 a real MTA adds (``with ESMTPSA (TLSv1.3)``, RFC 3848) and an ``X-Courier-Local`` header with
-the mode, the TLS version and the AUTH login. ``index.html`` shows every mail, titled by its
-subject: its headers, its HTML part in a sandboxed frame and its plaintext part; it needs no
-server and runs no script. :func:`mail_details` is that view of one mail, for other pages (the
-demo's, :mod:`local.demo_page`).
+the mode, the TLS version, the AUTH login and its mechanism (and, from a token-login project's
+server, the project). ``index.html`` shows every mail, titled by its subject: its headers, its
+HTML part in a sandboxed frame and its plaintext part; it needs no server and runs no script.
+:func:`mail_details` is that view of one mail, for other pages (the demo's,
+:mod:`local.demo_page`).
 
 Example
 -------
@@ -27,7 +28,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
-from local.mailservers import Mode
+from local.mailservers import SmtpFleet
 from local.smtpd import ReceivedMessage
 
 __all__ = ["Mailbox", "mail_details", "mail_subject"]
@@ -43,16 +44,20 @@ class Mailbox:
     directory:
         Where ``.eml`` files and ``index.html`` go (created when missing).
     on_saved:
-        Called with each new file's path (from the SMTP server's thread).
+        Called with each new file's path, the name of the server that accepted it and the
+        message (from the SMTP server's thread).
     """
 
     def __init__(
-        self, directory: Path, *, on_saved: Callable[[Path, Mode], None] | None = None
+        self,
+        directory: Path,
+        *,
+        on_saved: Callable[[Path, str, ReceivedMessage], None] | None = None,
     ) -> None:
         self.directory = directory
         self.saved: list[Path] = []
         self.received: dict[Path, tuple[str, tuple[str, ...]]] = {}
-        """Each saved file's mode name and envelope recipients."""
+        """Each saved file's server name (the project it serves) and envelope recipients."""
         self._lock = threading.Lock()
         self._on_saved = on_saved
 
@@ -62,30 +67,38 @@ class Mailbox:
             for path in [*self.directory.glob("*.eml"), self.directory / "index.html"]:
                 path.unlink(missing_ok=True)
 
-    def save(self, mode: Mode, message: ReceivedMessage) -> Path:
-        """Write ``message`` (accepted by the server of ``mode``) as a ``.eml`` file."""
+    def save(self, server: str, message: ReceivedMessage) -> Path:
+        """Write ``message``, accepted by the server named ``server`` (a mode of
+        :data:`~local.mailservers.MODES`, or a token-login project), as a ``.eml`` file."""
+        mode = SmtpFleet.mode(server)
         protocol = (
             "ESMTP" + ("S" if message.tls_version else "") + ("A" if message.auth_login else "")
         )
         tls = f" ({message.tls_version})" if message.tls_version else ""
         recipients = ", ".join(f"<{rcpt}>" for rcpt in message.rcpt_tos)
+        smtpd = "courier local smtpd" + ("" if server == mode.name else f" {server}")
+        login = f"auth={message.auth_login or 'none'}"
+        if message.auth_mechanism:
+            login += f"; mechanism={message.auth_mechanism}"
+        if server != mode.name:
+            login += f"; project={server}"
         trace = (
-            f"Received: from client by 127.0.0.1 (courier local smtpd, mode {mode.number} "
+            f"Received: from client by 127.0.0.1 ({smtpd}, mode {mode.number} "
             f"{mode.name}) with {protocol}{tls} for {recipients}; "
             f"{format_datetime(datetime.now(UTC))}\r\n"
             f"X-Courier-Local: mode={mode.number} {mode.name}; "
-            f"tls={message.tls_version or 'none'}; auth={message.auth_login or 'none'}\r\n"
+            f"tls={message.tls_version or 'none'}; {login}\r\n"
         )
         with self._lock:
             self.directory.mkdir(parents=True, exist_ok=True)
             first = message.rcpt_tos[0] if message.rcpt_tos else "unknown"
-            name = f"{len(self.saved) + 1:02d}-{mode.name}-{_UNSAFE.sub('_', first)}.eml"
+            name = f"{len(self.saved) + 1:02d}-{server}-{_UNSAFE.sub('_', first)}.eml"
             path = self.directory / name
             path.write_bytes(trace.encode("ascii", "replace") + message.content)
             self.saved.append(path)
-            self.received[path] = (mode.name, message.rcpt_tos)
+            self.received[path] = (server, message.rcpt_tos)
         if self._on_saved is not None:
-            self._on_saved(path, mode)
+            self._on_saved(path, server, message)
         return path
 
     def write_preview(self) -> Path:

@@ -1,10 +1,11 @@
 """The whole bundle on one machine: embedded AWS, the stack's resources, SMTP servers, functions.
 
 :class:`LocalStack` starts moto's server, creates the queues and the table from the template,
-starts one SMTP server per security mode, writes the demo projects to SSM, and then invokes the
-template's functions (resolved as ``sam local invoke`` does) against all of it. ``python -m local
-up`` keeps one running and writes a :class:`Session` file, so that ``python -m local invoke`` in
-another terminal uses the same AWS and SMTP servers.
+starts one SMTP server per security mode and per token login (with the token endpoint of the
+latter, :class:`local.mailservers.SmtpFleet`), writes the demo projects to SSM, and then invokes
+the template's functions (resolved as ``sam local invoke`` does) against all of it.
+``python -m local up`` keeps one running and writes a :class:`Session` file, so that
+``python -m local invoke`` in another terminal uses the same AWS and SMTP servers.
 
 Example
 -------
@@ -99,7 +100,7 @@ class LocalStack:
     mailbox:
         Where accepted mail is saved as ``.eml`` files.
     faults:
-        SMTP faults by mode name.
+        SMTP faults by server name (a mode's, or a token-login project's).
     extra_env:
         Variables every function gets on top of its own (e.g. a short retry backoff).
     """

@@ -3,7 +3,7 @@
 Example
 -------
 >>> print(format_summary(result))  # doctest: +SKIP
-courier demo: 9 messages through SenderFunction (app.lambda_handler, python3.13) in 6.2 s
+courier demo: 11 messages through SenderFunction (app.lambda_handler, python3.13) in 6.2 s
  #  message                  project               mode                      outcome  ...
 """
 
@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from local.demo_status import StatusCheck, status_lines
 from local.mailservers import Mode
 from local.poller import BatchReport
+from local.smtpd import TOKEN_MECHANISMS
 
 __all__ = [
     "DemoResult",
@@ -54,10 +55,43 @@ class MessageOutcome:
     that never rendered."""
     mail_file: Path | None = None
     """The ``.eml`` file of the delivered mail."""
+    expected_login: tuple[str, str] | None = None
+    """A token login's ``(mechanism, mailbox)`` that its server must have seen."""
+    auth_mechanism: str | None = None
+    """The AUTH mechanism of the session the server accepted the mail in."""
+    auth_login: str | None = None
+    """Who that session logged in as (the user, or a token login's mailbox)."""
 
     @property
     def as_documented(self) -> bool:
-        return self.outcome == self.expected and self.attempts == self.expected_attempts
+        login = (self.auth_mechanism, self.auth_login)
+        return (
+            self.outcome == self.expected
+            and self.attempts == self.expected_attempts
+            and (self.expected_login is None or login == self.expected_login)
+        )
+
+    @property
+    def documented(self) -> str:
+        """What the demo documents for the message, in words."""
+        text = f"{self.expected} after {self.expected_attempts} tries"
+        if self.expected_login:
+            mechanism, mailbox = self.expected_login
+            text += f", logged in with {mechanism} as {mailbox}"
+        return text
+
+    @property
+    def server_saw(self) -> str:
+        """How a delivered mail arrived: the TLS version (or cleartext), the SNI name, and a
+        token login's mechanism; ``-`` for a mail that was not delivered."""
+        if self.outcome != "delivered":
+            return "-"
+        seen = self.tls_version or "cleartext"
+        if self.server_name:
+            seen += f", SNI {self.server_name}"
+        if self.auth_mechanism in TOKEN_MECHANISMS:
+            seen += f", {self.auth_mechanism} token"
+        return seen
 
     @property
     def title(self) -> str:
@@ -148,14 +182,7 @@ def format_summary(result: DemoResult) -> str:
     """The summary table, with one line per message and the totals."""
     rows = [_COLUMNS]
     for outcome in result.outcomes:
-        seen = "-"
-        if outcome.outcome == "delivered":
-            seen = outcome.tls_version or "cleartext"
-            if outcome.server_name:
-                seen += f", SNI {outcome.server_name}"
-        mark = ""
-        if not outcome.as_documented:
-            mark = f"  <- documented: {outcome.expected} after {outcome.expected_attempts} tries"
+        mark = "" if outcome.as_documented else f"  <- documented: {outcome.documented}"
         rows.append(
             (
                 str(outcome.number),
@@ -164,7 +191,7 @@ def format_summary(result: DemoResult) -> str:
                 f"{outcome.mode.number} {outcome.mode.title}" if outcome.mode else "-",
                 outcome.outcome,
                 str(outcome.attempts),
-                seen,
+                outcome.server_saw,
                 (outcome.cause or "-") + mark,
             )
         )

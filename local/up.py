@@ -1,7 +1,9 @@
 """``python -m local up``: the local stack and the queue's event source mapping, until Ctrl-C.
 
-It prints the endpoints and the SMTP servers' URIs, then one line per batch the sender ran, one
-per message outcome (whole, with the sender's hint) and one per mail a server accepted. While it
+It prints the endpoints, the SMTP servers' URIs and their projects (the token-login ones with
+the local token endpoint their tokens come from; no secret is printed), then one line per batch
+the sender ran, one per message outcome (whole, with the sender's hint) and one per mail a
+server accepted. While it
 runs, ``workdir/session.json`` tells ``python -m local invoke`` and ``python -m local send``
 where it is, and ``workdir/sam-env-vars.json`` is an ``--env-vars`` file for the real ``sam
 local invoke`` (:mod:`local.sam_env`); mail is kept in ``workdir/mail`` with an ``index.html``
@@ -18,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 from local.mailbox import Mailbox
-from local.mailservers import MODES, Mode
+from local.mailservers import MODES, TOKEN_LOGINS, SmtpFleet
 from local.poller import BatchReport, EventSourceMapping
 from local.projects import DEFAULT_SENDER_MODE
 from local.sam_env import (
@@ -29,10 +31,11 @@ from local.sam_env import (
     write_sam_env_vars,
 )
 from local.sandbox import SENDER, LocalStack
+from local.smtpd import ReceivedMessage
 from local.summary import record_outcomes
 from local.template import default_template
 
-__all__ = ["READY_LINE", "batch_lines", "run_up"]
+__all__ = ["READY_LINE", "batch_lines", "mail_line", "project_lines", "run_up"]
 
 READY_LINE = "courier local stack is up"
 """The first line ``up`` prints once everything listens (scripts may wait for it)."""
@@ -77,7 +80,12 @@ def run_up(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    mailbox = Mailbox(workdir / "mail", on_saved=lambda path, mode: _mail_line(mailbox, path, mode))
+
+    def saved(path: Path, server: str, message: ReceivedMessage) -> None:
+        mailbox.write_preview()
+        print(mail_line(path, server, message), flush=True)
+
+    mailbox = Mailbox(workdir / "mail", on_saved=saved)
     extra = {"COURIER_RETRY_BACKOFF_BASE_SECONDS": str(retry_backoff)} if retry_backoff else {}
     session_file = workdir / "session.json"
     env_file = workdir / SAM_ENV_FILE
@@ -145,17 +153,12 @@ def _print_endpoints(
         + ("" if retry_backoff else " (--retry-backoff 1 for a quick one)"),
         f"  CA bundle     SSL_CERT_FILE={stack.fleet.ca_bundle}",
         f"  SMTP account  {stack.fleet.username} / {stack.fleet.password}",
-        "  SMTP servers and their projects (SSM "
-        f"{spec.environment.get('COURIER_SSM_PREFIX', '/courier')}/<project>/...):",
+        f"  token login   {stack.fleet.token_endpoint.token_url}  (OAuth 2.0 token endpoint, "
+        "certificate from the CA bundle)",
+        *project_lines(
+            stack.project_uris, prefix=spec.environment.get("COURIER_SSM_PREFIX") or "/courier"
+        ),
     ]
-    title_width = max(len(mode.title) for mode in MODES)
-    uri_width = max(len(uri) for uri in stack.project_uris.values())
-    for mode in MODES:
-        project = mode.name + (" and default" if mode.name == DEFAULT_SENDER_MODE else "")
-        uri = stack.project_uris[mode.name]
-        lines.append(
-            f"    {mode.number} {mode.title:<{title_width}}  {uri:<{uri_width}}  {project}"
-        )
     mail_dir = stack.mailbox.directory if stack.mailbox else "-"
     built = default_template(Path.cwd()).resolve()
     command = sam_invoke_command(
@@ -169,9 +172,47 @@ def _print_endpoints(
         "  python -m local invoke SenderFunction -e events/sender/recovery-code.json",
         '  python -m local send \'{"project_id": "smtps", "recipient": "ada@example.org", '
         '"template_type": "login_code_valid", "template_data": {"login_code": "123456"}}\'',
+        '  python -m local send \'{"project_id": "xoauth2", "recipient": "ada@example.org", '
+        '"template_type": "login_code_valid", "template_data": {"login_code": "123456"}}\'',
         f"  {command}",
     ]
     print("\n".join(lines), flush=True)
+
+
+def project_lines(project_uris: Mapping[str, str], *, prefix: str) -> list[str]:
+    """The projects ``up`` offers, by server: one line per mode (its URI, redacted, and its
+    project), then one per token-login project (its URI, which has no password, and where its
+    token comes from; the settings' secrets stay in SSM).
+
+    Parameters
+    ----------
+    project_uris:
+        Each project's redacted URI (:attr:`LocalStack.project_uris`).
+    prefix:
+        The stack's ``SsmPrefix``.
+    """
+    lines = [f"  SMTP servers and their projects (SSM {prefix}/<project>/...):"]
+    title_width = max(len(mode.title) for mode in MODES)
+    uri_width = max(len(project_uris[mode.name]) for mode in MODES)
+    for mode in MODES:
+        project = mode.name + (" and default" if mode.name == DEFAULT_SENDER_MODE else "")
+        uri = project_uris[mode.name]
+        lines.append(
+            f"    {mode.number} {mode.title:<{title_width}}  {uri:<{uri_width}}  {project}"
+        )
+    lines.append(
+        "  token-login servers and their projects (no password: a token, as SSM "
+        f"{prefix}/<project>/smtp/oauth2 says):"
+    )
+    title_width = max(len(login.mode.title) for login in TOKEN_LOGINS)
+    uri_width = max(len(project_uris[login.project]) for login in TOKEN_LOGINS)
+    for login in TOKEN_LOGINS:
+        mode, uri = login.mode, project_uris[login.project]
+        lines.append(
+            f"    {mode.number} {mode.title:<{title_width}}  {uri:<{uri_width}}  {login.project} "
+            f"({login.mechanism}, a token by {login.source}, as {login.provider})"
+        )
+    return lines
 
 
 def _sam_notes(stack: LocalStack) -> list[str]:
@@ -225,6 +266,11 @@ def _batch(report: BatchReport, verbose: bool) -> None:
         sys.stderr.write(report.result.logs)
 
 
-def _mail_line(mailbox: Mailbox, path: Path, mode: Mode) -> None:
-    mailbox.write_preview()
-    print(f"mail via mode {mode.number} ({mode.title}): {path}", flush=True)
+def mail_line(path: Path, server: str, message: ReceivedMessage) -> str:
+    """What ``up`` prints for a mail a server accepted: the server's mode and, from a
+    token-login project's server, the project and the login the server took."""
+    mode = SmtpFleet.mode(server)
+    if SmtpFleet.token_login(server) is None:
+        return f"mail via mode {mode.number} ({mode.title}): {path}"
+    login = f"{message.auth_mechanism} login as {message.auth_login}"
+    return f"mail via {server} (mode {mode.number}, {mode.title}; {login}): {path}"

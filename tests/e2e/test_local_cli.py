@@ -15,10 +15,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from email import message_from_bytes, policy
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from local.aws import endpoint_client
 from local.sam_env import SAM_ENV_FILE
 from local.sandbox import find_session
 from local.up import READY_LINE
@@ -163,6 +165,11 @@ class Printed:
     def __call__(self, text: str) -> bool:
         return self.count(text) > 0
 
+    def line(self, text: str) -> str | None:
+        """The first line printed so far that has ``text``."""
+        self.count(text)
+        return next((line for line in self._seen if text in line), None)
+
 
 def test_up_serves_invoke_and_send_until_interrupted(
     up: tuple[subprocess.Popen[str], queue.Queue[str], Path], tmp_path: Path
@@ -214,6 +221,87 @@ def test_up_serves_invoke_and_send_until_interrupted(
     assert process.wait(timeout=30) == 0
     assert not (workdir / "session.json").exists()
     assert (workdir / "mail" / "index.html").read_text().count("<section>") == 2
+
+
+TOKEN_PROJECTS = {
+    "xoauth2": ("smtp", 1, "STARTTLS, verified"),
+    "oauthbearer": ("smtps", 4, "implicit TLS, verified"),
+}
+"""The token-login projects of `up`: their scheme, and their server's mode."""
+
+
+def test_up_offers_token_login_projects_that_deliver_with_the_endpoints_token(
+    up: tuple[subprocess.Popen[str], queue.Queue[str], Path], tmp_path: Path
+) -> None:
+    process, lines, workdir = up
+    printed = Printed(lines)
+
+    # GIVEN `up`, once it says it is up: it lists the token endpoint and the token-login
+    # projects, each URI with its mechanism and no password, and its server's mode
+    wait_for(lambda: printed(READY_LINE), seconds=60, what="up to start")
+    assert printed("  token login   https://localhost:")
+    for project, (scheme, number, title) in TOKEN_PROJECTS.items():
+        listed = printed.line(f"  {project} ({project.upper()}, a token by ")
+        assert listed is not None, project
+        mode, uri, _ = re.split(r"\s{2,}", listed.strip())
+        assert mode == f"{number} {title}"
+        assert re.fullmatch(
+            rf"{scheme}://no-reply%40{project}\.courier\.example@127\.0\.0\.1:\d+/\?auth={project}",
+            uri,
+        )
+
+    # WHEN a message is sent to each of them
+    sent = {}
+    for project in TOKEN_PROJECTS:
+        body = {
+            "project_id": project,
+            "recipient": "ada@example.org",
+            "template_type": "login_code_valid",
+            "template_data": {"login_code": "123456"},
+        }
+        done = run_local("send", json.dumps(body), "--workdir", workdir, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        sent[project] = done.stdout.strip()
+
+    # THEN each is delivered at once, its server having taken the login the URI asks for, as
+    # the project's mailbox (the server takes only the token the endpoint issued)
+    for project, message_id in sent.items():
+        outcome = f"  {message_id[:8]}  delivered"
+        wait_for(partial(printed, outcome), seconds=30, what=f"the {project} message's outcome")
+        mailbox = f"no-reply@{project}.courier.example"
+        mechanism = project.upper()
+        _, number, title = TOKEN_PROJECTS[project]
+        mail_line = f"mail via {project} (mode {number}, {title}; {mechanism} login as {mailbox}): "
+        wait_for(partial(printed, mail_line), seconds=10, what=f"the {project} mail")
+        [path] = (workdir / "mail").glob(f"*-{project}-ada_example.org.eml")
+        mail = message_from_bytes(path.read_bytes(), policy=policy.default)
+        assert re.fullmatch(
+            rf"mode=\d \S+; tls=TLSv1\.[23]; auth={re.escape(mailbox)}; "
+            rf"mechanism={mechanism}; project={project}",
+            mail["X-Courier-Local"],
+        )
+    assert not printed("retried")
+    # ... and no secret of the token settings (in SSM) was printed
+    session = find_session(workdir / "session.json")
+    assert session is not None
+    ssm = endpoint_client("ssm", endpoint_url=session.endpoint_url, region=session.region)
+    settings = {
+        project: json.loads(
+            ssm.get_parameter(Name=f"/courier/{project}/smtp/oauth2", WithDecryption=True)[
+                "Parameter"
+            ]["Value"]
+        )
+        for project in sent
+    }
+    secrets = [
+        settings["xoauth2"]["client_secret"],
+        settings["oauthbearer"]["service_account_key"]["private_key_id"],
+        *settings["oauthbearer"]["service_account_key"]["private_key"].splitlines()[1:-1],
+    ]
+    for secret in secrets:
+        assert not printed(secret)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 0
 
 
 def test_messages_shows_the_status_records_of_the_running_up(
@@ -306,33 +394,43 @@ def test_the_demo_gives_every_message_its_documented_outcome(tmp_path: Path) -> 
         4: ("smtps", "delivered", "1"),
         5: ("smtps-skip-verify", "delivered", "1"),
         6: ("smtps-server-name", "delivered", "1"),
-        7: ("starttls", "dead-lettered", "1"),
-        8: ("smtps", "delivered", "2"),
-        9: ("(default)", "dead-lettered", "1"),
+        7: ("xoauth2", "delivered", "1"),
+        8: ("oauthbearer", "delivered", "1"),
+        9: ("starttls", "dead-lettered", "1"),
+        10: ("smtps", "delivered", "2"),
+        11: ("(default)", "dead-lettered", "1"),
     }
-    # ... the TLS the servers saw, per mode, and the causes
-    assert [rows[n][6].split(",")[0][:6] for n in (1, 2, 4, 5, 6, 8)] == ["TLSv1."] * 6
+    # ... the TLS the servers saw, per mode, the token logins they took, and the causes
+    assert [rows[n][6].split(",")[0][:6] for n in (1, 2, 4, 5, 6, 7, 8, 10)] == ["TLSv1."] * 8
     assert rows[3][6] == "cleartext"
     assert rows[6][6].endswith("SNI mail.courier.test")
-    assert rows[7][7] == "smtp_rcpt: 550 5.1.1 <nobody@example.org>: user unknown"
-    assert rows[8][7].startswith("retried after smtp_rcpt (451 4.7.1 greylisted")
-    assert rows[9][7].startswith("message_not_json: body: is not JSON: ")
+    assert [(rows[n][3], rows[n][6].split(", ", 1)[1]) for n in (7, 8)] == [
+        ("1 STARTTLS, verified", "XOAUTH2 token"),
+        ("4 implicit TLS, verified", "OAUTHBEARER token"),
+    ]
+    assert [rows[n][7] for n in (7, 8)] == ["-", "-"]
+    assert rows[9][7] == "smtp_rcpt: 550 5.1.1 <nobody@example.org>: user unknown"
+    assert rows[10][7].startswith("retried after smtp_rcpt (451 4.7.1 greylisted")
+    assert rows[11][7].startswith("message_not_json: body: is not JSON: ")
     assert "COURIER_RETRY_BACKOFF_BASE_SECONDS=1" in done.stdout
     assert "every message reached its documented outcome" in done.stdout
     # ... a progress line on stderr, and the mail as .eml files beside a page of every message
-    assert "9/9 messages settled" in done.stderr
-    assert len(list((tmp_path / "demo").glob("*.eml"))) == 7
+    assert "11/11 messages settled" in done.stderr
+    assert len(list((tmp_path / "demo").glob("*.eml"))) == 9
     page = (tmp_path / "demo" / "index.html").read_text()
     titles = re.findall(r'<section id="message-\d+" class="([a-z-]+)"><h2>(.*?)</h2>', page)
-    assert len(titles) == 9
+    assert len(titles) == 11
     assert titles[0] == ("delivered", "1. Recover access to your account \N{EM DASH} delivered")
-    assert titles[6][0] == "dead-lettered"
-    assert titles[6][1].startswith("7. Recover access to your account")
-    assert titles[8] == ("dead-lettered", "9. malformed body \N{EM DASH} dead-lettered")
+    assert titles[6] == ("delivered", "7. Log in to your account \N{EM DASH} delivered")
+    assert titles[8][0] == "dead-lettered"
+    assert titles[8][1].startswith("9. Recover access to your account")
+    assert titles[10] == ("dead-lettered", "11. malformed body \N{EM DASH} dead-lettered")
+    assert "<th>login</th><td>XOAUTH2 as no-reply@xoauth2.courier.example</td>" in page
+    assert "<th>login</th><td>OAUTHBEARER as no-reply@oauthbearer.courier.example</td>" in page
     assert "<th>error code</th><td>smtp_rcpt</td>" in page
     assert "<th>error code</th><td>message_not_json</td>" in page
     assert "<li>try 1: retried after smtp_rcpt (451 4.7.1 greylisted" in page
-    assert page.count('<iframe sandbox title="HTML part"') == 7
+    assert page.count('<iframe sandbox title="HTML part"') == 9
     # ... and, last, each message's status record as the HTTP API's route reads it, matching
     # its documented outcome (the greylisted one delivered after 2 dispatches)
     # columns: #, recipient, template type, status, sends, last error
@@ -350,9 +448,11 @@ def test_the_demo_gives_every_message_its_documented_outcome(tmp_path: Path) -> 
         4: ("ada+smtps@example.org", "registration_code_valid", "delivered", "1", "-"),
         5: ("ada+smtps-skip-verify@example.org", "recovery_valid", "delivered", "1", "-"),
         6: ("ada+smtps-server-name@example.org", "verification_valid", "delivered", "1", "-"),
-        7: ("nobody@example.org", "recovery_code_valid", "dead_lettered", "1", "smtp_rcpt"),
-        8: ("greylisted@example.org", "login_code_valid", "delivered", "2", "smtp_rcpt"),
-        9: ("-", "-", "dead_lettered", "1", "message_not_json"),
+        7: ("ada+xoauth2@example.org", "login_code_valid", "delivered", "1", "-"),
+        8: ("ada+oauthbearer@example.org", "recovery_code_valid", "delivered", "1", "-"),
+        9: ("nobody@example.org", "recovery_code_valid", "dead_lettered", "1", "smtp_rcpt"),
+        10: ("greylisted@example.org", "login_code_valid", "delivered", "2", "smtp_rcpt"),
+        11: ("-", "-", "dead_lettered", "1", "message_not_json"),
     }
     assert statuses.rstrip().endswith("every status record says so")
 
@@ -369,19 +469,28 @@ def table_rows(text: str) -> dict[int, list[str]]:
 # Every workflow of the README's "Local use" section, run as written there.
 
 
-def readme_commands() -> dict[str, list[str]]:
+def readme_command_lines() -> list[list[str]]:
     """The ``.venv/bin/python -m local ...`` command lines of the README's "Local use" section,
-    by subcommand: continuation lines joined, ``# comments`` and ``[optional]`` parts dropped
+    in order: continuation lines joined, ``# comments`` and ``[optional]`` parts dropped
     (outside quotes), then split as a shell does."""
     text = README.read_text(encoding="utf-8")
     section = text.split("\n## Local use", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
-    commands: dict[str, list[str]] = {}
+    lines = []
     for block in blocks:
         for line in block.replace("\\\n", " ").splitlines():
             words = shlex.split(_required_part(line))
             if words[:3] == [".venv/bin/python", "-m", "local"] and len(words) > 3:
-                commands.setdefault(words[3], words)
+                lines.append(words)
+    return lines
+
+
+def readme_commands() -> dict[str, list[str]]:
+    """The first of the README's command lines (:func:`readme_command_lines`) of each
+    subcommand."""
+    commands: dict[str, list[str]] = {}
+    for words in readme_command_lines():
+        commands.setdefault(words[3], words)
     return commands
 
 
@@ -486,16 +595,22 @@ def test_the_readme_up_send_and_invoke_deliver_over_verified_tls(
     ca_bundle = Path(console.wait_for(r"SSL_CERT_FILE=(\S+)", seconds=5).group(1))
     env_file = Path(console.wait_for(r"--env-vars (\S+)", seconds=5).group(1))
 
-    # WHEN the README's `send` and `invoke` run, from the root as well
-    sent = subprocess.run(  # noqa: S603
-        as_run(commands["send"]),
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    # WHEN the README's `send` lines (the first to smtps) and its `invoke` run, from the root
+    # as well
+    sends = [words for words in readme_command_lines() if words[3] == "send"]
+    assert sends[0] == commands["send"]
+    sent = [
+        subprocess.run(  # noqa: S603
+            as_run(words),
+            cwd=ROOT,
+            env={"PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        for words in sends
+    ]
     invoked = subprocess.run(  # noqa: S603
         as_run(commands["invoke"]),
         cwd=ROOT,
@@ -506,11 +621,12 @@ def test_the_readme_up_send_and_invoke_deliver_over_verified_tls(
         check=False,
     )
 
-    # THEN the sent message is delivered through the queue (smtps: implicit TLS, verified) ...
-    assert sent.returncode == 0, sent.stderr
-    message_id = sent.stdout.strip()
-    outcome = console.wait_for(rf"^  {re.escape(message_id[:8])}  (.*)$", seconds=60)
-    assert outcome.group(1) == "delivered"
+    # THEN each sent message is delivered through the queue (smtps: implicit TLS, verified) ...
+    for done in sent:
+        assert done.returncode == 0, done.stderr
+        message_id = done.stdout.strip()
+        outcome = console.wait_for(rf"^  {re.escape(message_id[:8])}  (.*)$", seconds=60)
+        assert outcome.group(1) == "delivered"
     # ... and the invoked event (the default project: STARTTLS, verified) too
     assert invoked.returncode == 0, invoked.stderr
     assert "Using the local stack of `up`" in invoked.stderr

@@ -1,5 +1,6 @@
 """The demo's page shows every message: delivered with its mail, dead-lettered with its cause,
-retried with its tries, each titled by its subject or, never rendered, by what it was."""
+retried with its tries, each titled by its subject or, never rendered, by what it was; a token
+login's message is as documented only with the login its server must have seen."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from local.mailbox import Mailbox
 from local.mailservers import MODES
 from local.render import rendered_subjects
 from local.smtpd import ReceivedMessage
-from local.summary import DemoResult, MessageOutcome
+from local.summary import DemoResult, MessageOutcome, format_summary
 from local.template import resolve_function
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +31,7 @@ def delivered_mail(mailbox: Mailbox, subject: str) -> Path:
     message.set_content("Your code is 123456")
     message.add_alternative("<p>Your code is <b>123456</b></p><script>x()</script>", subtype="html")
     return mailbox.save(
-        MODES[3],
+        MODES[3].name,
         ReceivedMessage(
             mail_from="no-reply@example.com",
             rcpt_tos=("ada@example.org",),
@@ -165,3 +166,54 @@ def test_subjects_are_rendered_by_the_bundles_own_code() -> None:
 
     # THEN the first two render as the sender renders them; the third never renders
     assert subjects == ["Log in to your account", "Hi", None]
+
+
+MAILBOX = "no-reply@xoauth2.courier.example"
+
+
+def test_a_token_login_is_as_documented_only_with_its_mechanism_and_mailbox(
+    tmp_path: Path,
+) -> None:
+    # GIVEN the xoauth2 project's message delivered after an XOAUTH2 login as its mailbox, and
+    # the same message as if its server had taken a password login instead
+    def delivered(mechanism: str, login: str) -> MessageOutcome:
+        return outcome(
+            7,
+            "login_code_valid",
+            "delivered",
+            project="xoauth2",
+            mode=MODES[0],
+            tls_version="TLSv1.3",
+            expected_login=("XOAUTH2", MAILBOX),
+            auth_mechanism=mechanism,
+            auth_login=login,
+        )
+
+    token, password = delivered("XOAUTH2", MAILBOX), delivered("PLAIN", "courier")
+    result = DemoResult(
+        outcomes=[token, password],
+        seconds=1.0,
+        function="SenderFunction (app.lambda_handler, python3.13)",
+        backoff_seconds=1,
+        preview=tmp_path / "index.html",
+        mail_files=2,
+        batches=1,
+    )
+
+    # WHEN the summary and the page are written
+    summary = format_summary(result)
+    page = write_demo_page(result.preview, result).read_text()
+
+    # THEN only the token login is as documented: the summary says what the server saw, and
+    # what the other should have been
+    assert (token.as_documented, password.as_documented) == (True, False)
+    assert token.server_saw == "TLSv1.3, XOAUTH2 token"
+    rows = [line for line in summary.splitlines() if line.startswith("7 ")]
+    assert "TLSv1.3, XOAUTH2 token" in rows[0]
+    assert rows[1].endswith(
+        f"<- documented: delivered after 1 tries, logged in with XOAUTH2 as {MAILBOX}"
+    )
+    assert "SOME MESSAGES DID NOT REACH THEIR DOCUMENTED OUTCOME" in summary
+    # ... and the page shows each login
+    assert f"<th>login</th><td>XOAUTH2 as {MAILBOX}</td>" in page
+    assert "<th>login</th><td>PLAIN as courier</td>" in page

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from local.mailbox import Mailbox
-from local.mailservers import MODES, SmtpFleet
+from local.mailservers import MODES, TOKEN_LOGINS, SmtpFleet
 from local.smtpd import Faults, ReceivedMessage, SmtpServer
 
 
@@ -51,14 +51,40 @@ def test_an_accepted_mail_is_saved_with_how_it_arrived(tmp_path: Path) -> None:
     )
 
     # WHEN it is saved
-    path = mailbox.save(MODES[3], received)
+    path = mailbox.save("smtps", received)
 
     # THEN the .eml file has a trace header such as an MTA writes, then the message
     assert path == tmp_path / "mail" / "01-smtps-ada_example.org.eml"
     text = path.read_text()
     assert "with ESMTPSA (TLSv1.3) for <ada@example.org>" in text.splitlines()[0]
-    assert "X-Courier-Local: mode=4 smtps; tls=TLSv1.3; auth=courier" in text
+    assert "X-Courier-Local: mode=4 smtps; tls=TLSv1.3; auth=courier\n" in text
     assert "Subject: Your code" in text
+
+
+def test_a_token_login_mail_is_saved_under_its_project_with_its_mechanism(tmp_path: Path) -> None:
+    # GIVEN a message the xoauth2 project's server (mode 1's security) accepted after XOAUTH2
+    mailbox = Mailbox(tmp_path)
+    received = ReceivedMessage(
+        mail_from="no-reply@xoauth2.courier.example",
+        rcpt_tos=("ada@example.org",),
+        content=mail("Your code", "<p>123456</p>").as_bytes(),
+        tls_version="TLSv1.3",
+        auth_login="no-reply@xoauth2.courier.example",
+        auth_mechanism="XOAUTH2",
+    )
+
+    # WHEN it is saved
+    path = mailbox.save("xoauth2", received)
+
+    # THEN the file and its headers name the project, its server's mode and the token login
+    assert path == tmp_path / "01-xoauth2-ada_example.org.eml"
+    assert mailbox.received[path] == ("xoauth2", ("ada@example.org",))
+    lines = path.read_text().splitlines()
+    assert "(courier local smtpd xoauth2, mode 1 starttls) with ESMTPSA (TLSv1.3)" in lines[0]
+    assert lines[1] == (
+        "X-Courier-Local: mode=1 starttls; tls=TLSv1.3; auth=no-reply@xoauth2.courier.example; "
+        "mechanism=XOAUTH2; project=xoauth2"
+    )
 
 
 def test_the_preview_shows_every_mail_and_escapes_what_it_shows(tmp_path: Path) -> None:
@@ -66,7 +92,7 @@ def test_the_preview_shows_every_mail_and_escapes_what_it_shows(tmp_path: Path) 
     mailbox = Mailbox(tmp_path)
     for n, subject in enumerate(("Plain subject", "<b>bold</b> subject")):
         mailbox.save(
-            MODES[n],
+            MODES[n].name,
             ReceivedMessage(
                 mail_from="a@example.com",
                 rcpt_tos=(f"user{n}@example.org",),
@@ -100,12 +126,15 @@ def test_clear_removes_an_earlier_runs_mail(tmp_path: Path) -> None:
     assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
 
 
-def test_the_fleet_has_one_uri_per_mode_and_writes_its_ca(tmp_path: Path) -> None:
-    # GIVEN the six servers (not started: URIs need only their ports)
+def test_the_fleet_has_one_uri_per_mode_and_per_token_login_and_writes_its_ca(
+    tmp_path: Path,
+) -> None:
+    # GIVEN the servers (not started: URIs need only their ports)
     fleet = SmtpFleet(workdir=tmp_path)
 
     # WHEN their URIs are asked for
     uris = {mode.name: fleet.uri(mode.name, with_password=False) for mode in MODES}
+    token_uris = {login.project: fleet.uri(login.project) for login in TOKEN_LOGINS}
     fleet.stop()
 
     # THEN each names its mode as docs/design.md §2 does, without the password; the CA is on disk
@@ -123,6 +152,16 @@ def test_the_fleet_has_one_uri_per_mode_and_writes_its_ca(tmp_path: Path) -> Non
         "smtps-server-name": (
             f"smtps://courier:***@127.0.0.1:{port['smtps-server-name']}/"
             "?server_name=mail.courier.test"
+        ),
+    }
+    # ... and each token login's logs in as its mailbox with its mechanism, with no password
+    assert token_uris == {
+        "xoauth2": (
+            f"smtp://no-reply%40xoauth2.courier.example@127.0.0.1:{port['xoauth2']}/?auth=xoauth2"
+        ),
+        "oauthbearer": (
+            "smtps://no-reply%40oauthbearer.courier.example@127.0.0.1:"
+            f"{port['oauthbearer']}/?auth=oauthbearer"
         ),
     }
     assert fleet.ca_bundle.read_text().startswith("-----BEGIN CERTIFICATE-----")

@@ -1,22 +1,26 @@
-"""``up``'s console: one whole line per outcome, and the servers' tracebacks only when asked."""
+"""``up``'s console: one whole line per outcome, the projects it offers (the token-login ones
+too), and the servers' tracebacks only when asked."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import smtplib
 import ssl
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import trustme
 
 from local.cli import quiet_servers
 from local.invoke import InvokeResult
+from local.mailservers import MODES
 from local.poller import BatchReport
-from local.smtpd import SmtpServer
-from local.up import batch_lines
+from local.smtpd import ReceivedMessage, SmtpServer
+from local.up import batch_lines, mail_line, project_lines
 
 HINT = (
     "If the certificate is issued for another name, set server_name=<that name>; to skip "
@@ -142,3 +146,69 @@ def test_the_servers_tracebacks_show_only_with_verbose(mail_log: logging.Logger)
     # ... and without --verbose its log is off: not even an error gets through
     quiet_servers(verbose=False)
     assert not mail_log.isEnabledFor(logging.CRITICAL)
+
+
+XOAUTH2_URI = "smtp://no-reply%40xoauth2.courier.example@127.0.0.1:40117/?auth=xoauth2"
+OAUTHBEARER_URI = "smtps://no-reply%40oauthbearer.courier.example@127.0.0.1:40118/?auth=oauthbearer"
+
+
+def test_up_lists_the_token_login_projects_after_the_modes() -> None:
+    # GIVEN the projects' URIs as the stack seeded them (the modes' redacted)
+    uris = {mode.name: f"smtp://courier:***@127.0.0.1:{40110 + mode.number}/" for mode in MODES}
+    uris |= {"xoauth2": XOAUTH2_URI, "oauthbearer": OAUTHBEARER_URI}
+
+    # WHEN up lists them
+    lines = project_lines(uris, prefix="/courier")
+
+    # THEN the six modes' projects, then the token-login ones: each with its server's mode, its
+    # URI, its mechanism and where its token comes from (said by SSM; no secret printed)
+    assert lines[0] == "  SMTP servers and their projects (SSM /courier/<project>/...):"
+    assert [line.split()[-1] for line in lines[1:7]] == [
+        "default",
+        *(mode.name for mode in MODES[1:]),
+    ]
+    assert lines[7] == (
+        "  token-login servers and their projects (no password: a token, as SSM "
+        "/courier/<project>/smtp/oauth2 says):"
+    )
+    assert [re.split(r"\s{2,}", line.strip()) for line in lines[8:]] == [
+        [
+            "1 STARTTLS, verified",
+            XOAUTH2_URI,
+            "xoauth2 (XOAUTH2, a token by client credentials, as Microsoft 365)",
+        ],
+        [
+            "4 implicit TLS, verified",
+            OAUTHBEARER_URI,
+            "oauthbearer (OAUTHBEARER, a token by a service account's JWT, as Google Workspace)",
+        ],
+    ]
+
+
+def test_a_token_login_mail_line_names_the_project_and_the_login() -> None:
+    # GIVEN a mail the xoauth2 project's server took after an XOAUTH2 login, and one of mode 4
+    def received(mechanism: str, login: str) -> ReceivedMessage:
+        return ReceivedMessage(
+            mail_from=login,
+            rcpt_tos=("ada@example.org",),
+            content=b"",
+            tls_version="TLSv1.3",
+            auth_login=login,
+            auth_mechanism=mechanism,
+        )
+
+    token = received("XOAUTH2", "no-reply@xoauth2.courier.example")
+    password = received("PLAIN", "courier")
+
+    # WHEN up prints them
+    lines = [
+        mail_line(Path("/out/mail/01-xoauth2-ada_example.org.eml"), "xoauth2", token),
+        mail_line(Path("/out/mail/02-smtps-ada_example.org.eml"), "smtps", password),
+    ]
+
+    # THEN the token login's line says so; a mode's line is as it was
+    assert lines == [
+        "mail via xoauth2 (mode 1, STARTTLS, verified; XOAUTH2 login as "
+        "no-reply@xoauth2.courier.example): /out/mail/01-xoauth2-ada_example.org.eml",
+        "mail via mode 4 (implicit TLS, verified): /out/mail/02-smtps-ada_example.org.eml",
+    ]
