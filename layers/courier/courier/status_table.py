@@ -4,9 +4,9 @@
 heads of the batch's messages and marks them ``processing`` (one ``BatchGetItem``, one
 ``BatchWriteItem`` per 25 heads); each outcome appends its dispatch to the head read, and
 :meth:`~StatusBatch.flush` writes the heads again, history and all (one ``BatchWriteItem`` per
-25, unprocessed items tried again): ``1 + 2 * ceil(n / 25)`` calls for ``n`` messages. A failing
-status table costs the status, never the mail: both log it, count ``StatusWriteFailures`` and
-carry on.
+25, side by side, unprocessed items tried again): ``1 + 2 * ceil(n / 25)`` calls for ``n``
+messages. A failing status table costs the status, never the mail: both log it, count
+``StatusWriteFailures`` and carry on.
 
 Example
 -------
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,8 @@ BATCH_WRITE_ITEMS = 25
 BATCH_GET_KEYS = 100
 TRIES = 3
 """Calls per chunk, while DynamoDB hands back unprocessed items (boto3 retries errors itself)."""
+_PARALLEL_WRITES = 4
+"""``BatchWriteItem`` calls in flight at once (a batch of 100 heads is 4 of them)."""
 _serializer = TypeSerializer()
 
 
@@ -115,25 +118,33 @@ class StatusTable:
         return found
 
     def write(self, items: list[dict[str, Any]]) -> int:
-        """Put ``items`` (plain values), 25 a call; returns how many could not be written."""
-        lost = 0
-        for start in range(0, len(items), BATCH_WRITE_ITEMS):
-            requests: list[Any] = [
-                {"PutRequest": {"Item": {k: _serializer.serialize(v) for k, v in item.items()}}}
-                for item in items[start : start + BATCH_WRITE_ITEMS]
-            ]
-            try:
-                for _ in range(TRIES):
-                    answer = self._call(
-                        self.client.batch_write_item, RequestItems={self.table_name: requests}
-                    )
-                    requests = list(answer.get("UnprocessedItems", {}).get(self.table_name, []))
-                    if not requests:
-                        break
-            except StatusTableError:
-                logger.exception("could not write message status items")
-            lost += len(requests)
-        return lost
+        """Put ``items`` (plain values), 25 a call, the calls side by side; returns how many
+        could not be written."""
+        chunks = [
+            items[start : start + BATCH_WRITE_ITEMS]
+            for start in range(0, len(items), BATCH_WRITE_ITEMS)
+        ]
+        if len(chunks) <= 1:
+            return sum(self._write_chunk(chunk) for chunk in chunks)
+        with ThreadPoolExecutor(max_workers=min(len(chunks), _PARALLEL_WRITES)) as pool:
+            return sum(pool.map(self._write_chunk, chunks))
+
+    def _write_chunk(self, chunk: list[dict[str, Any]]) -> int:
+        requests: list[Any] = [
+            {"PutRequest": {"Item": {k: _serializer.serialize(v) for k, v in item.items()}}}
+            for item in chunk
+        ]
+        try:
+            for _ in range(TRIES):
+                answer = self._call(
+                    self.client.batch_write_item, RequestItems={self.table_name: requests}
+                )
+                requests = list(answer.get("UnprocessedItems", {}).get(self.table_name, []))
+                if not requests:
+                    break
+        except StatusTableError:
+            logger.exception("could not write message status items")
+        return len(requests)
 
     def _call(self, operation: Callable[..., Any], **arguments: Any) -> Any:
         try:
