@@ -135,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--memory-runs", type=int, default=3, help="batch processes (3)")
     parser.add_argument("--messages", type=int, default=100, help="messages per batch process")
     parser.add_argument(
-        "--status-runs", type=int, default=5, help="batch pairs with and without status (5)"
+        "--status-runs", type=int, default=9, help="batch pairs with and without status (9)"
     )
     parser.add_argument("--validator-runs", type=int, default=21, help="validator patches (21)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the lines")
