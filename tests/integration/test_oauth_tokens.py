@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import trustme
 
+from courier.deadline import Deadline
 from courier.errors import ConfigError, CourierError, TokenUnavailableError
 from courier.oauth import ClientCredentials, ServiceAccount, Tokens
 from courier.transport import Transport
@@ -286,6 +287,34 @@ def test_an_endpoint_that_stalls_is_cut_off_at_the_timeout(
 
     assert "did not answer in time" in str(error)
     assert endpoint.requests == 1
+
+
+def test_the_sessions_deadline_cuts_a_stalled_endpoint_off_before_the_timeout(
+    client: ClientCredentials, endpoint: TokenEndpoint, clock: Clock
+) -> None:
+    # GIVEN a stalled endpoint, a long timeout, and a session whose deadline is near
+    endpoint.stall()
+    tokens = Tokens(timeout=120, allow_private_hosts=True, clock=clock)
+    source = tokens.source(client, mailbox=MAILBOX, deadline=Deadline.after(0.3))
+
+    # WHEN the session asks for its token
+    with pytest.raises(TokenUnavailableError) as caught:
+        source(False)
+
+    # THEN the fetch ended by the deadline (the test would wait 120 s otherwise)
+    assert "did not answer in time" in str(caught.value)
+
+
+def test_a_session_past_its_deadline_asks_the_endpoint_nothing(
+    client: ClientCredentials, endpoint: TokenEndpoint, tokens: Tokens
+) -> None:
+    source = tokens.source(client, mailbox=MAILBOX, deadline=Deadline.after(-1))
+
+    with pytest.raises(TokenUnavailableError) as caught:
+        source(False)
+
+    assert "no time was left" in str(caught.value)
+    assert endpoint.requests == 0
 
 
 def test_an_endpoint_that_is_not_listening_is_transient(

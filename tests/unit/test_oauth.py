@@ -451,7 +451,9 @@ def clock() -> Clock:
 def stand_in(monkeypatch: pytest.MonkeyPatch) -> Callable[..., StandIn]:
     def install(*answers: HttpsAnswer | HttpsFailure) -> StandIn:
         endpoint = StandIn(*answers)
-        monkeypatch.setattr(Tokens, "_call", lambda _, settings, body: endpoint(settings, body))
+        monkeypatch.setattr(
+            Tokens, "_call", lambda _, settings, body, timeout: endpoint(settings, body)
+        )
         return endpoint
 
     return install

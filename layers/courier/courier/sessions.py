@@ -139,7 +139,7 @@ class Sessions:
     def _run_session(self, queue: _ProjectQueue, deadline: Deadline) -> None:
         """One session's life: open, carry mails from ``queue`` until it is empty, QUIT."""
         try:
-            transport = self._transport(queue.config)
+            transport = self._transport(queue.config, deadline)
         except CourierError as error:  # a setting only a session checks
             queue.session_failed(error)
             queue.session_ended()
@@ -160,11 +160,11 @@ class Sessions:
             transport.close(deadline=deadline)
             queue.session_ended()
 
-    def _transport(self, config: ProjectConfig) -> Transport:
+    def _transport(self, config: ProjectConfig, deadline: Deadline) -> Transport:
         mailbox = config.connection_uri.token_user
         token_source = None
         if mailbox is not None and config.oauth is not None and self._tokens is not None:
-            token_source = self._tokens.source(config.oauth, mailbox=mailbox)
+            token_source = self._tokens.source(config.oauth, mailbox=mailbox, deadline=deadline)
         return Transport(
             config.connection_uri,
             timeout=self._timeout,

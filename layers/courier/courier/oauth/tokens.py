@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+from courier.deadline import Deadline
 from courier.errors import ConfigError, TokenUnavailableError
 from courier.https_fetch import HttpsAnswer, HttpsFailure, https_request
 from courier.oauth.refusals import host_of, token_error, unreachable_error
@@ -119,7 +120,9 @@ class Tokens:
         self._slots: dict[tuple[OAuthSettings, str], _Slot] = {}
         self._slots_lock = threading.Lock()
 
-    def source(self, settings: OAuthSettings, *, mailbox: str) -> TokenSource:
+    def source(
+        self, settings: OAuthSettings, *, mailbox: str, deadline: Deadline | None = None
+    ) -> TokenSource:
         """The tokens of ``mailbox`` under ``settings``, for one session (or many).
 
         Parameters
@@ -129,15 +132,25 @@ class Tokens:
         mailbox:
             The mailbox logged in as (the URI's :attr:`~courier.uri.ConnectionUri.token_user`):
             the JWT's subject for a service account.
+        deadline:
+            When the session's work must be done: a fetch gets at most the time left before
+            it (and never more than :attr:`timeout`).
 
         Returns
         -------
         TokenSource
             ``source(refresh)``: see :meth:`token`.
         """
-        return _Source(self, settings, mailbox)
+        return _Source(self, settings, mailbox, deadline)
 
-    def token(self, settings: OAuthSettings, *, mailbox: str, refresh: bool = False) -> str:
+    def token(
+        self,
+        settings: OAuthSettings,
+        *,
+        mailbox: str,
+        refresh: bool = False,
+        deadline: Deadline | None = None,
+    ) -> str:
         """A token for ``mailbox``: the cached one while it is fresh, else a new one.
 
         Parameters
@@ -145,6 +158,8 @@ class Tokens:
         refresh:
             Fetch a new one even if the cached one is fresh (the server refused it), unless
             another thread fetched one while this one waited.
+        deadline:
+            A fetch ends by it (or by :attr:`timeout`, whichever is sooner).
 
         Raises
         ------
@@ -168,7 +183,9 @@ class Tokens:
                 return slot.token
             started = self._clock()
             try:
-                token, lifetime = self._fetch(settings, mailbox, now=started)
+                token, lifetime = self._fetch(
+                    settings, mailbox, now=started, timeout=self._time_for(settings, deadline)
+                )
             except (ConfigError, TokenUnavailableError) as exc:
                 slot.token, slot.failure = None, exc
                 slot.generation += 1
@@ -195,9 +212,23 @@ class Tokens:
                 slot = self._slots[key] = _Slot()
             return slot
 
-    def _fetch(self, settings: OAuthSettings, mailbox: str, *, now: float) -> tuple[str, float]:
+    def _time_for(self, settings: OAuthSettings, deadline: Deadline | None) -> float:
+        """The fetch's timeout: :attr:`timeout`, or less when the deadline is nearer."""
+        if deadline is None:
+            return self.timeout
+        left = deadline.remaining()
+        if left <= 0:
+            raise TokenUnavailableError(
+                f"no time was left to ask {host_of(settings.token_url)} for a token (the "
+                "invocation's deadline had passed)"
+            )
+        return min(self.timeout, left)
+
+    def _fetch(
+        self, settings: OAuthSettings, mailbox: str, *, now: float, timeout: float
+    ) -> tuple[str, float]:
         """A new token and its lifetime in seconds, from the endpoint."""
-        outcome = self._call(settings, _request_body(settings, mailbox, now=now))
+        outcome = self._call(settings, _request_body(settings, mailbox, now=now), timeout)
         if isinstance(outcome, HttpsFailure):
             error: ConfigError | TokenUnavailableError = unreachable_error(outcome, settings)
         else:
@@ -214,7 +245,9 @@ class Tokens:
             error = token_error(outcome, settings)
         raise error
 
-    def _call(self, settings: OAuthSettings, body: bytes) -> HttpsAnswer | HttpsFailure:
+    def _call(
+        self, settings: OAuthSettings, body: bytes, timeout: float
+    ) -> HttpsAnswer | HttpsFailure:
         """The endpoint's answer, or why there is none: returned, not raised, so that no
         traceback holds this frame (and the body: the secret or the assertion)."""
         try:
@@ -227,7 +260,7 @@ class Tokens:
                     "Accept": "application/json",
                 },
                 allow_private_hosts=self.allow_private_hosts,
-                timeout=self.timeout,
+                timeout=timeout,
                 max_bytes=MAX_ANSWER_BYTES,
             )
         except HttpsFailure as exc:
@@ -238,11 +271,16 @@ class Tokens:
 class _Source:
     """A :data:`TokenSource` over :class:`Tokens`; its ``repr`` shows no secret."""
 
-    def __init__(self, tokens: Tokens, settings: OAuthSettings, mailbox: str) -> None:
+    def __init__(
+        self, tokens: Tokens, settings: OAuthSettings, mailbox: str, deadline: Deadline | None
+    ) -> None:
         self._tokens, self._settings, self.mailbox = tokens, settings, mailbox
+        self._deadline = deadline
 
     def __call__(self, refresh: bool = False) -> str:
-        return self._tokens.token(self._settings, mailbox=self.mailbox, refresh=refresh)
+        return self._tokens.token(
+            self._settings, mailbox=self.mailbox, refresh=refresh, deadline=self._deadline
+        )
 
     def __repr__(self) -> str:
         return (
