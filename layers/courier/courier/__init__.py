@@ -21,7 +21,8 @@ The library behind the bundle's Lambda functions. Each module owns one idea:
   (and the bundle) and cached;
 - :mod:`.delivery`, :mod:`.sessions`, :mod:`.outcomes` and :mod:`.sender`: a message made a
   mail, a batch's sessions (every project's side by side), the one decision of where each
-  message ends, and the SQS handler's work; :mod:`.once`: at most one delivery
+  message ends, and the SQS handler's work; :mod:`.settlement`: a failed message's decision
+  carried out (the DLQ with its cause, or SQS with a backoff); :mod:`.once`: at most one delivery
   per idempotency key; :mod:`.dead_letters`: what a DLQ message says; :mod:`.delivery_log`:
   what a later receive of a message must know; :mod:`.observability`: logs and metrics;
 - :mod:`.status`, :mod:`.status_table` and :mod:`.status_api`: each message's status record,

@@ -3,7 +3,7 @@
 A batch goes in phases, so that its mails can travel together:
 
 1. each record's message is parsed, its project's configuration read and the invocation's time
-   checked (:meth:`_Batch.prepare`);
+   checked;
 2. :class:`~courier.sessions.Sessions` starts opening the batch's SMTP sessions (each project
    its own, all projects side by side) and, while they open, each message's idempotency record
    is claimed (:class:`~courier.once.DeliverOnce`: at most one delivery per key), all at once;
@@ -11,10 +11,10 @@ A batch goes in phases, so that its mails can travel together:
    per mail where the server pipelines;
 4. each claim records what the server said, all at once;
 5. each record's outcome is carried out, in the batch's order, in this thread (so every log
-   line carries its own message's keys): any failure is handed to
-   :func:`courier.outcomes.decide`, and the sender dead-letters the message with its cause
-   (then acknowledges it), or hands it back to SQS with a backoff set through its visibility
-   timeout. A message is acknowledged only when it was delivered or its DLQ write succeeded.
+   line carries its own message's keys): a delivery is logged, counted and recorded; a failure
+   goes to :class:`~courier.settlement.Settlement`, which dead-letters the message with its
+   cause (then it is acknowledged) or hands it back to SQS with a backoff. A message is
+   acknowledged only when it was delivered or its DLQ write succeeded.
 
 The answer is SQS's partial batch response (``batchItemFailures``). Powertools'
 ``BatchProcessor`` is not used: it runs one record's handler after another, where a batch's
@@ -42,25 +42,20 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 
 from courier.config import ProjectConfig
 from courier.config_provider import ConfigProvider
-from courier.dead_letters import dead_letter_attributes, message_key, source_message_id
+from courier.dead_letters import message_key
 from courier.deadline import RESERVE_SECONDS, Deadline, fits, seconds_needed
 from courier.delivery import compose
 from courier.delivery_log import DeliveryLog
 from courier.errors import ConfigError, CourierError, OutOfTimeError
 from courier.message import CourierMessage, parse_message
 from courier.oauth import Tokens
-from courier.observability import count_outcome, logger, mask_recipient, masked
+from courier.observability import count_outcome, logger, mask_recipient
 from courier.once import Claim, Delivered, DeliverOnce
 from courier.outcomes import (
-    Cause,
-    Decision,
-    Limits,
     Outcome,
-    Policy,
-    backoff_seconds,
-    decide,
 )
 from courier.sessions import Delivery, Sessions
+from courier.settlement import Failure, HandedBack, Settlement
 from courier.stack import StackSettings
 from courier.status import MessageRef, Status
 from courier.status_table import StatusBatch, StatusTable
@@ -84,14 +79,6 @@ class BatchResponse(TypedDict):
     """SQS's partial batch response: the records to hand back (all others are deleted)."""
 
     batchItemFailures: list[BatchItemFailure]
-
-
-class HandedBack(CourierError):
-    """A record goes back to SQS for a later attempt (``Cause`` says why)."""
-
-    def __init__(self, cause: Cause) -> None:
-        super().__init__(cause.message)
-        self.cause = cause
 
 
 class Sender:
@@ -204,7 +191,6 @@ class _Batch:
         self._sender = sender
         self._settings = sender.settings
         self._context = context
-        self._visibility: list[tuple[str, str, int]] = []
         self._messages: dict[str, CourierMessage | Exception] = {}
         self._refs: dict[str, MessageRef] = {}
         self.status = StatusBatch(sender.status_table)
@@ -213,7 +199,13 @@ class _Batch:
         """When every SMTP session of this invocation must be done."""
         # Another attempt's idempotency record lasts until its invocation ended: at most the
         # function's timeout, which is about what this invocation started with.
-        self._in_progress_seconds = math.ceil(started_with) + 1
+        self.settlement = Settlement(
+            settings=self._settings,
+            sqs=lambda: sender.sqs,
+            delivery_log=sender.delivery_log,
+            status=self.status,
+            in_progress_seconds=math.ceil(started_with) + 1,
+        )
 
     def identify(self, records: Sequence[SQSRecord]) -> None:
         """Read every record's message once: whom it is for, and its id."""
@@ -285,8 +277,18 @@ class _Batch:
             self._log_write_failures(item.claim)
             if item.delivered is None:
                 assert item.error is not None
-                limits = self._limits(item.retries, holds_record=item.holds_record)
-                self._failed(item, limits)
+                self.settlement.failed(
+                    Failure(
+                        record=record,
+                        ref=ref,
+                        attempt=item.attempt,
+                        key=item.key,
+                        error=item.error,
+                        retries=item.retries,
+                        holds_record=item.holds_record,
+                        smtp_message_id=item.smtp_message_id,
+                    )
+                )
                 return True
         except HandedBack:
             return False
@@ -304,7 +306,7 @@ class _Batch:
         return True
 
     def finish(self) -> None:
-        self._apply_visibility()
+        self.settlement.apply_visibility()
         self.status.flush()  # last: whatever the status table does, the mail's fate is settled
 
     # The phases, per message.
@@ -316,7 +318,7 @@ class _Batch:
             ref=ref,
             attempt=int(record.attributes.approximate_receive_count or "1"),
         )
-        if item.attempt > 1 and self._dead_lettered_already(record):
+        if item.attempt > 1 and self.settlement.dead_lettered_already(record):
             item.dead_lettered_already = True
             return item
         try:
@@ -406,148 +408,7 @@ class _Batch:
                 extra={"idempotency_write": claim.unrecorded},
             )
 
-    # Carrying out a decision.
-
-    def _failed(self, item: _Item, limits: Limits) -> None:
-        """Dead-letter ``item``'s message, or hand it back (raising :class:`HandedBack`)."""
-        assert item.error is not None
-        record, ref, attempt, key = item.record, item.ref, item.attempt, item.key
-        error = item.error
-        decision = decide(error, attempt=attempt, limits=limits)
-        if (
-            decision.outcome is Outcome.DEAD_LETTERED
-            and not decision.cause.maybe_delivered
-            and attempt > 1
-            and key is not None
-            and self._earlier_maybe_delivered(key)
-        ):
-            decision = decide(error, attempt=attempt, limits=limits, earlier_maybe_delivered=True)
-        log = {
-            "error_kind": decision.cause.kind,
-            "error_code": decision.cause.code,
-            "smtp_step": decision.cause.step,
-            "maybe_delivered": decision.cause.maybe_delivered,
-        }
-        why = masked(decision.cause.message, ref.recipient)
-        if decision.cause.kind == "internal":
-            logger.exception("unexpected error", exc_info=error)
-        if decision.outcome is Outcome.DEAD_LETTERED:
-            if not self._dead_letter(record, decision, attempt, ref.project_id):
-                self._record_failure(item, Status.RETRYING, decision)
-                raise HandedBack(decision.cause)
-            logger.error(f"message dead-lettered ({decision.reason}): {why}", extra=log)
-            count_outcome(Outcome.DEAD_LETTERED, decision.cause)
-            final = Status.MAYBE_DELIVERED if decision.cause.maybe_delivered else None
-            self._record_failure(item, final or Status.DEAD_LETTERED, decision)
-            return
-        assert decision.delay is not None
-        if decision.cause.maybe_delivered and key is not None:
-            self._remember(
-                lambda log: log.note_maybe_delivered(key),
-                "that the server may have kept the message",
-            )
-        self._hand_back(record, delay=decision.delay)
-        logger.warning(f"message retried in {decision.delay}s: {why}", extra=log)
-        count_outcome(Outcome.RETRIED, decision.cause)
-        self._record_failure(item, Status.RETRYING, decision)
-        raise HandedBack(decision.cause)
-
-    def _record_failure(self, item: _Item, status: Status, decision: Decision) -> None:
-        if decision.row.policy is Policy.WAIT and decision.outcome is Outcome.RETRIED:
-            return  # another attempt holds the message: it records its own dispatch
-        self.status.failed(item.ref, status, decision.cause, smtp_message_id=item.smtp_message_id)
-
-    def _dead_letter(
-        self, record: SQSRecord, decision: Decision, attempt: int, project_id: str
-    ) -> bool:
-        """Write the original body with its cause to the DLQ; if SQS refuses, hand the record
-        back with backoff instead (so it is retried rather than lost) and return ``False``."""
-        try:
-            self._sender.sqs.send_message(
-                QueueUrl=self._settings.required("dead_letter_queue_url"),
-                MessageBody=record.body,
-                MessageAttributes=dead_letter_attributes(
-                    decision,
-                    attempts=attempt,
-                    project_id=project_id,
-                    source_message_id=source_message_id(record) or record.message_id,
-                ),
-            )
-        except Exception:
-            logger.exception("could not write the message to the dead-letter queue")
-            self._hand_back(
-                record, delay=backoff_seconds(attempt, base=self._settings.backoff_base_seconds)
-            )
-            return False
-        self._remember(
-            lambda log: log.note_dead_lettered(record.message_id),
-            "that the message was dead-lettered",
-        )
-        return True
-
-    def _hand_back(self, record: SQSRecord, *, delay: int) -> None:
-        self._visibility.append((record.queue_url, record.receipt_handle, delay))
-
-    def _apply_visibility(self) -> None:
-        """Set each handed-back record's visibility timeout (its backoff); never raises: a
-        record whose change fails comes back after the queue's own visibility timeout."""
-        by_queue: dict[str, list[tuple[str, int]]] = {}
-        for queue_url, receipt_handle, delay in self._visibility:
-            by_queue.setdefault(queue_url, []).append((receipt_handle, delay))
-        for queue_url, entries in by_queue.items():
-            for start in range(0, len(entries), 10):
-                chunk = entries[start : start + 10]
-                try:
-                    self._sender.sqs.change_message_visibility_batch(
-                        QueueUrl=queue_url,
-                        Entries=[
-                            {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": delay}
-                            for n, (handle, delay) in enumerate(chunk)
-                        ],
-                    )
-                except Exception:
-                    logger.exception("could not set the backoff of retried messages")
-
-    # What later receives must know (a failure to note or read it costs at most a repeat).
-
-    def _remember(self, note: Callable[[DeliveryLog], None], what: str) -> None:
-        if self._sender.delivery_log is None:
-            return
-        try:
-            note(self._sender.delivery_log)
-        except Exception:
-            logger.exception(f"could not note {what}")
-
-    def _earlier_maybe_delivered(self, key: str) -> bool:
-        log = self._sender.delivery_log
-        if log is None:
-            return False
-        try:
-            return log.maybe_delivered(key)
-        except Exception:
-            logger.exception("could not read whether an earlier attempt may have delivered")
-            return True  # say "maybe" rather than invite a duplicate on redrive
-
-    def _dead_lettered_already(self, record: SQSRecord) -> bool:
-        log = self._sender.delivery_log
-        if log is None:
-            return False
-        try:
-            return log.dead_lettered(record.message_id)
-        except Exception:
-            logger.exception("could not read whether the message was dead-lettered already")
-            return False  # handle it again: at worst a second DLQ entry
-
-    # Time and limits.
-
-    def _limits(self, retries: int | None, *, holds_record: bool) -> Limits:
-        return Limits(
-            message_retries=retries,
-            max_receive_count=self._settings.max_receive_count,
-            backoff_base_seconds=self._settings.backoff_base_seconds,
-            min_delay_seconds=self._in_progress_seconds if holds_record else 0,
-            in_progress_seconds=self._in_progress_seconds,
-        )
+    # Time.
 
     def _check_time(self) -> None:
         remaining = self._remaining_seconds()
