@@ -238,6 +238,39 @@ def test_per_recipient_refusals_in_one_batch(bench: FaultBench) -> None:
     assert run.remaining_seconds > 0
 
 
+def test_a_session_dropped_before_a_mail_is_sent_again_once_in_the_same_batch(
+    bench: FaultBench,
+) -> None:
+    # GIVEN a server that hangs up on the first session's MAIL (a fresh session, nothing sent)
+    server = bench.server(script=at("MAIL", Drop(keep=False), session=0))
+    bench.push(recovery(id="reset-43"))
+
+    # WHEN the batch is handled
+    run = bench.run(bench.receive())
+
+    # THEN the mail went out over a second session at once, not after an SQS retry
+    assert run.failed_ids == []
+    assert [d.session for d in server.mailbox] == [1]
+
+
+def test_a_mail_whose_sessions_are_dropped_twice_before_its_dot_is_retried_later(
+    bench: FaultBench, outcomes: OutcomeLog
+) -> None:
+    # GIVEN a server that hangs up on every MAIL
+    server = bench.server(script=at("MAIL", Drop(keep=False)))
+    bench.push(recovery(id="reset-44"))
+    event = bench.receive()
+
+    # WHEN the batch is handled
+    run = bench.run(event)
+
+    # THEN it was tried on two sessions, then handed back as a lost connection
+    assert run.failed_ids == [r["messageId"] for r in event["Records"]]
+    assert server.mailbox == []
+    assert server.connections == 2
+    assert outcomes.codes("retried") == ["smtp_disconnected"]
+
+
 def test_a_kept_mail_is_retried_with_the_same_message_id(bench: FaultBench) -> None:
     # GIVEN a server that keeps the first attempt's mail but hangs up before its reply
     server = bench.server(script=at("dot", Drop(keep=True), session=0))

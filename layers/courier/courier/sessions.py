@@ -12,10 +12,10 @@ per mail when the server pipelines) and QUITs when its project's queue is empty.
 
 The rules a project's sessions share, as :class:`~courier.delivery`'s single session had them:
 
-- a session the server closed before it had a mail's final dot (a drop or a 421, after that
-  session carried a mail: idle sessions are closed by servers, and a pipelined server may
-  answer the next mail's commands before it hangs up) is opened again, and the mail goes back
-  to the queue: the server cannot have kept it;
+- a mail whose session the server closed before it had the mail's final dot (a drop or a
+  421: idle sessions are closed by servers, and a pipelined server may answer the next mail's
+  commands before it hangs up) goes back to the queue once, for a new session: the server
+  cannot have kept it; a second such loss is the mail's failure;
 - a session that cannot be opened (bad credentials, TLS refused) leaves the queue to the
   project's other sessions; when none is left, the mails still queued fail with its error,
   without a try each;
@@ -62,6 +62,8 @@ class Delivery:
     result: str | CourierError | None = None
     """The text of the server's ``250`` to the mail, or the error it failed with; ``None``
     until a session has carried it."""
+    resent: bool = False
+    """A session was lost before the mail's final dot once already: the next loss is its."""
 
 
 class Sessions:
@@ -176,7 +178,6 @@ class Sessions:
 
     def _carry(self, queue: _ProjectQueue, transport: Transport, deadline: Deadline) -> None:
         """Carry mails over one opened session until the queue is empty or the session ends."""
-        carried = 0
         pulled: dict[int, Delivery] = {}
 
         def mails() -> Iterator[OutgoingMail]:
@@ -186,11 +187,15 @@ class Sessions:
 
         for mail, result in transport.send_all(mails(), deadline=deadline):
             delivery = pulled.pop(id(mail))
-            if carried and isinstance(result, SmtpError) and _lost_before_final_dot(result):
-                queue.put_back(delivery)  # the server cannot have it: a new session takes it
+            if (
+                not delivery.resent
+                and isinstance(result, SmtpError)
+                and _lost_before_final_dot(result)
+            ):
+                delivery.resent = True  # the server cannot have it: a new session takes it
+                queue.put_back(delivery)
                 continue
             delivery.result = result
-            carried += 1
             if isinstance(result, SmtpTimeoutError):
                 queue.time_out(result)
 
