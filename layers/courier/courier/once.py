@@ -18,8 +18,8 @@ What the store does is turned into what it means:
 - an earlier attempt delivered the message: :attr:`Claim.duplicate` (nothing is sent);
 - the server accepted the mail, only the success record failed: delivered (the write is tried
   again a few times first);
-- the send failed: that error, in an :class:`AttemptFailed` that says whether the record could
-  not be released (a retry must then wait until it expires).
+- the send failed: the record is released, and :meth:`DeliverOnce.failed` says whether that
+  held (if not, a retry must wait until the record expires).
 
 Every method may be called from any thread: the store's client is boto3's, and nothing here
 logs (a batch's log lines carry the message's keys, set by the thread that reports outcomes);
@@ -50,13 +50,12 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import (
     DataRecord,
 )
 
-from courier.errors import CourierError, DeliveryInProgressError, IdempotencyStoreError
+from courier.errors import DeliveryInProgressError, IdempotencyStoreError
 
 __all__ = [
     "EXPIRY_SECONDS",
     "RECORD_FUNCTION",
     "WRITE_ATTEMPTS",
-    "AttemptFailed",
     "Claim",
     "DeliverOnce",
     "Delivered",
@@ -98,16 +97,6 @@ class Claim:
     def data(self) -> dict[str, str]:
         """The payload the record's key is hashed from."""
         return {"key": self.key}
-
-
-class AttemptFailed(CourierError):
-    """The send failed with :attr:`error`; :attr:`holds_record`: the idempotency record could
-    not be released, so a retry must wait until it expires."""
-
-    def __init__(self, error: Exception, *, holds_record: bool) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.holds_record = holds_record
 
 
 class DeliverOnce:
@@ -176,10 +165,10 @@ class DeliverOnce:
             self._write_again(claim, "save_success", {"message_id": message_id})
         return Delivered(message_id)
 
-    def failed(self, claim: Claim, error: Exception) -> AttemptFailed:
-        """Release ``claim`` after ``error``, so a retry may send; never raises."""
-        released = self._store is None or self._write_again(claim, "delete_record", error)
-        return AttemptFailed(error, holds_record=not released)
+    def failed(self, claim: Claim, error: Exception) -> bool:
+        """Release ``claim`` after ``error``, so a retry may send; ``False`` if the record
+        could not be released (a retry must wait until it expires). Never raises."""
+        return self._store is None or self._write_again(claim, "delete_record", error)
 
     def _read(self, claim: Claim) -> DataRecord | None:
         assert self._store is not None

@@ -35,6 +35,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -123,8 +124,7 @@ class Sender:
         settings.required("dead_letter_queue_url")  # fail at construction, not at a DLQ write
         self.settings = settings
         self.config_provider = config_provider
-        self._sqs_client: SQSClient | None = None if callable(sqs_client) else sqs_client
-        self._make_sqs_client = sqs_client if callable(sqs_client) else None
+        self._make_sqs_client = sqs_client if callable(sqs_client) else lambda: sqs_client
         self.once = DeliverOnce(persistence_store)
         self.delivery_log = delivery_log
         self.status_table = status_table
@@ -135,13 +135,10 @@ class Sender:
             tokens=Tokens(allow_private_hosts=settings.allow_private_hosts),
         )
 
-    @property
+    @cached_property
     def sqs(self) -> SQSClient:
         """The SQS client, made on first use."""
-        if self._sqs_client is None:
-            assert self._make_sqs_client is not None
-            self._sqs_client = self._make_sqs_client()
-        return self._sqs_client
+        return self._make_sqs_client()
 
     def handle(self, event: dict[str, Any], context: LambdaContext) -> BatchResponse:
         """Process one SQS event; return the partial batch response."""
@@ -231,7 +228,8 @@ class _Batch:
         try:
             # The sessions open (network waits) while the claims are written and the mails
             # composed (AWS calls and CPU).
-            with self._sender.sessions.start(_expected(ready), deadline=self.deadline) as outbox:
+            expected = [item.config for item in ready if item.config is not None]
+            with self._sender.sessions.start(expected, deadline=self.deadline) as outbox:
                 remaining_millis = int(self._context.get_remaining_time_in_millis())
                 _in_parallel(lambda item: self._claim(item, remaining_millis), ready)
                 claimed = [item for item in ready if item.claim is not None]
@@ -368,8 +366,7 @@ class _Batch:
         if item.error is None:
             item.delivered = once.delivered(item.claim, message_id=item.smtp_message_id)
         else:
-            failed = once.failed(item.claim, item.error)
-            item.holds_record = failed.holds_record
+            item.holds_record = not once.failed(item.claim, item.error)
 
     def _identify(self, record: SQSRecord) -> MessageRef:
         """Who the record's message is for, and its id (the body is read once per batch)."""
@@ -425,16 +422,6 @@ class _Batch:
 
     def _remaining_seconds(self) -> float:
         return float(self._context.get_remaining_time_in_millis()) / 1000
-
-
-def _expected(items: Iterable[_Item]) -> list[tuple[ProjectConfig, int]]:
-    """Each project of ``items`` with how many of them it has (the sessions it may need)."""
-    by_project: dict[str, tuple[ProjectConfig, int]] = {}
-    for item in items:
-        assert item.config is not None
-        config, count = by_project.get(item.config.project_id, (item.config, 0))
-        by_project[config.project_id] = (config, count + 1)
-    return list(by_project.values())
 
 
 def _in_parallel(work: Callable[[_T], None], items: Iterable[_T]) -> None:

@@ -31,15 +31,16 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from courier.config import ProjectConfig
 from courier.deadline import Deadline
-from courier.errors import CourierError, SmtpDisconnectedError, SmtpError, SmtpTimeoutError
+from courier.errors import CourierError, SmtpError, SmtpTimeoutError
 from courier.oauth import Tokens
+from courier.transactions import lost_before_final_dot
 from courier.transport import OutgoingMail, Transport
 
 __all__ = ["MAILS_PER_SESSION", "MAX_SESSIONS", "Delivery", "Outbox", "Sessions"]
@@ -49,8 +50,6 @@ MAILS_PER_SESSION = 4
 opening costs about six round trips, a pipelined mail one."""
 MAX_SESSIONS = 10
 """Sessions of one invocation at once, all projects together (a batch has at most 10 mails)."""
-_CLOSING = 421
-"""RFC 5321 §3.8: the server is closing the session."""
 
 
 @dataclass(eq=False)
@@ -97,17 +96,16 @@ class Sessions:
         self._connections_for = connections_for
 
     @contextmanager
-    def start(
-        self, expected: Iterable[tuple[ProjectConfig, int]], *, deadline: Deadline
-    ) -> Iterator[Outbox]:
-        """Open the sessions for a batch that will hold ``expected``'s number of mails of each
-        project, and give the :class:`Outbox` to :meth:`Outbox.add` them to while the sessions
-        open; on leaving the ``with``, wait until every session has QUIT (each by
+    def start(self, expected: Sequence[ProjectConfig], *, deadline: Deadline) -> Iterator[Outbox]:
+        """Open the sessions for a batch of mails whose projects are ``expected`` (one config
+        per mail to come), and give the :class:`Outbox` to :meth:`Outbox.add` them to while
+        the sessions open; on leaving the ``with``, wait until every session has QUIT (each by
         ``deadline``)."""
+        configs = {config.project_id: config for config in expected}
+        counts = Counter(config.project_id for config in expected)
         queues = {
-            config.project_id: _ProjectQueue(config, sessions=self._sessions_for(config, count))
-            for config, count in expected
-            if count > 0
+            project: _ProjectQueue(config, sessions=self._sessions_for(config, counts[project]))
+            for project, config in configs.items()
         }
         outbox = Outbox(queues)
         sessions = [queue for queue in queues.values() for _ in range(queue.sessions)]
@@ -127,10 +125,7 @@ class Sessions:
     def deliver(self, deliveries: Sequence[Delivery], *, deadline: Deadline) -> None:
         """Send every delivery's mail by ``deadline`` and set its :attr:`~Delivery.result`;
         returns once every session has QUIT."""
-        configs = {delivery.config.project_id: delivery.config for delivery in deliveries}
-        counts = Counter(delivery.config.project_id for delivery in deliveries)
-        expected = [(config, counts[project]) for project, config in configs.items()]
-        with self.start(expected, deadline=deadline) as outbox:
+        with self.start([delivery.config for delivery in deliveries], deadline=deadline) as outbox:
             for delivery in deliveries:
                 outbox.add(delivery)
 
@@ -156,8 +151,6 @@ class Sessions:
                 except BaseException as error:  # a bug: its mails may not stay without a result
                     queue.session_failed(CourierError(f"the session failed: {error!r}"))
                     raise
-                if queue.timed_out is not None:
-                    return
         finally:
             transport.close(deadline=deadline)
             queue.session_ended()
@@ -190,7 +183,7 @@ class Sessions:
             if (
                 not delivery.resent
                 and isinstance(result, SmtpError)
-                and _lost_before_final_dot(result)
+                and lost_before_final_dot(result)
             ):
                 delivery.resent = True  # the server cannot have it: a new session takes it
                 queue.put_back(delivery)
@@ -302,13 +295,6 @@ class _ProjectQueue:
 
     def _no_session_left(self) -> CourierError:
         return self._failures[-1] if self._failures else CourierError("no session carried it")
-
-
-def _lost_before_final_dot(error: SmtpError) -> bool:
-    """The server ended the session (a drop, or 421) before it had the mail's final dot."""
-    return not error.maybe_accepted and (
-        isinstance(error, SmtpDisconnectedError) or error.code == _CLOSING
-    )
 
 
 def _not_tried(error: SmtpTimeoutError) -> SmtpTimeoutError:

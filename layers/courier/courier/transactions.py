@@ -42,7 +42,7 @@ from courier.smtp_failures import check_reply, translated
 if TYPE_CHECKING:
     from courier.transport import Transport
 
-__all__ = ["OutgoingMail", "Transactions", "check_envelope", "queue_id"]
+__all__ = ["OutgoingMail", "Transactions", "check_envelope", "lost_before_final_dot", "queue_id"]
 
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 _QUEUE_ID = (
@@ -426,6 +426,14 @@ def _data_section(payload: bytes) -> bytes:
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     return body + b".\r\n"
+
+
+def lost_before_final_dot(error: SmtpError) -> bool:
+    """Whether the server ended the session (a drop, or 421) before it had the mail's final
+    dot: the server cannot have kept the mail, so it may be sent again over a new session."""
+    return not error.maybe_accepted and (
+        isinstance(error, SmtpDisconnectedError) or error.code == _CLOSING
+    )
 
 
 def queue_id(reply: str | None) -> str | None:
