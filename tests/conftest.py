@@ -4,10 +4,12 @@ a guard that fails any test in which a courier error holds a credential."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import re
 import ssl
+import subprocess
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
@@ -532,3 +534,18 @@ def token_endpoint(ca: trustme.CA) -> Iterator[TokenEndpoint]:
     from ``ca`` for ``localhost``; register its clients in the test."""
     with TokenEndpoint(certificate=ca.issue_cert("localhost")) as endpoint:
         yield endpoint
+
+
+def modules_loaded_by(code: str) -> set[str]:
+    """Every module a fresh interpreter (the layer on its path) has loaded once ``code`` ran:
+    what a cold start imports, which this process, having imported everything, cannot tell."""
+    script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(  # noqa: S603 (our interpreter, no shell)
+        [sys.executable, "-c", script],
+        cwd=_ROOT,
+        env={"PYTHONPATH": os.path.join(_ROOT, "layers", "courier"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(json.loads(result.stdout.splitlines()[-1]))

@@ -3,42 +3,23 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-_LOADED = (
-    "import json, sys; import {module}; {then}; "
-    "print(json.dumps(sorted(m for m in sys.modules if m.startswith('courier.go_template'))))"
-)
+from tests.conftest import modules_loaded_by
 
 
-def _go_modules_after(module: str, then: str = "pass") -> list[str]:
-    code = _LOADED.format(module=module, then=then)
-    result = subprocess.run(  # noqa: S603 (our interpreter, no shell)
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT / "layers" / "courier"), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    modules: list[str] = json.loads(result.stdout)
-    return modules
+def _go_modules_after(code: str) -> list[str]:
+    return sorted(m for m in modules_loaded_by(code) if m.startswith("courier.go_template"))
 
 
 def test_rendering_a_builtin_template_imports_no_go_template_support() -> None:
     # GIVEN a fresh interpreter WHEN it imports the templates and renders a built-in one
     render = "courier.templates.render('login_code_valid', {'to': 'a@b.org', 'login_code': '1'})"
     # THEN the Go converter and runtime were never imported
-    assert _go_modules_after("courier.templates", then=render) == ["courier.go_template"]
+    assert _go_modules_after(f"import courier.templates; {render}") == ["courier.go_template"]
 
 
 def test_a_go_template_imports_what_it_needs_when_it_comes() -> None:
     # GIVEN a fresh interpreter WHEN it compiles a Go template override
     check = "courier.templates.check_template_source('Hi {{ .To }}', field='f')"
-    loaded = _go_modules_after("courier.templates", then=check)
+    loaded = _go_modules_after(f"import courier.templates; {check}")
     # THEN the converter and the Go sandbox came in then
     assert {"courier.go_template.converter", "courier.go_template.runtime"} <= set(loaded)
