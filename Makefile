@@ -113,6 +113,12 @@ fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz HYPOTHESIS_MAX_EXAMPLES=$(FUZZ_EXAMPLES) \
 		$(BIN)/pytest tests/property -q -p no:cacheprovider --timeout=$(FUZZ_TIMEOUT)
 
+# courier/aws_data, botocore's data trimmed to the calls courier makes (courier.aws_session),
+# written anew from the installed botocore: after a botocore pin changes, or a call is added.
+.PHONY: aws-data
+aws-data: $(STAMP)
+	cd layers/courier && ../../$(BIN)/python -m courier.aws_session
+
 # `sam build` (and the layer's Makefile) run `python3.13` from PATH: find_python's directory goes
 # first on it. The layer must ship python3.13 bytecode (layers/courier/Makefile): Lambda cannot
 # write it.

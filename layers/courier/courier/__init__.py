@@ -27,6 +27,8 @@ The library behind the bundle's Lambda functions. Each module owns one idea:
   what a later receive of a message must know; :mod:`.observability`: logs and metrics;
 - :mod:`.status`, :mod:`.status_table` and :mod:`.status_api`: each message's status record,
   the sender's batched writes of it, and the routes that read it;
+- :mod:`.aws_session`: the functions' boto3 session, whose botocore knows only the calls
+  courier makes (``aws_data``, generated from botocore's data);
 - :mod:`.validation`: the config validator;
 - :mod:`.errors`: what can go wrong, by field and by SMTP step.
 

@@ -34,6 +34,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from courier import aws_session
 from courier.config import ParameterNames, parameter_names
 from courier.errors import ConfigUnavailableError, CourierError
 
@@ -73,10 +74,10 @@ def ssm_client(*, session: boto3.session.Session | None = None) -> SSMClient:
     Parameters
     ----------
     session:
-        The session to create it from (a function shares one among its clients); a new one
-        otherwise.
+        The session to create it from (a function shares one among its clients); a new
+        :func:`courier.aws_session.session` otherwise.
     """
-    return (session or boto3.session.Session()).client("ssm", config=SSM_CLIENT_CONFIG)
+    return (session or aws_session.session()).client("ssm", config=SSM_CLIENT_CONFIG)
 
 
 @dataclass(frozen=True)

@@ -101,9 +101,9 @@ class MessageStatusApi:
     @property
     def client(self) -> DynamoDBClient:
         if self._client is None:
-            import boto3
+            from courier.aws_session import session
 
-            self._client = boto3.client("dynamodb")
+            self._client = session().client("dynamodb")
         return self._client
 
     def list_messages(self, project_id: str, query: str) -> Answer:
