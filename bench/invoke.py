@@ -76,9 +76,9 @@ def main(argv: list[str] | None = None) -> None:
         aws.clear()
         if profiler is not None and not invocations:
             profiler.enable()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         response = handler(event, context)
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         if profiler is not None and not invocations:
             profiler.disable()
         after = peak_rss_kb()
@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
                 **aws.snapshot(),
                 "failures": len(response["batchItemFailures"]),
                 "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
             }
         )
     result: dict[str, Any] = {"invocations": invocations}

@@ -11,7 +11,7 @@ import re
 import ssl
 import subprocess
 import sys
-from collections.abc import Callable, Collection, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -536,14 +536,21 @@ def token_endpoint(ca: trustme.CA) -> Iterator[TokenEndpoint]:
         yield endpoint
 
 
-def modules_loaded_by(code: str) -> set[str]:
+def modules_loaded_by(
+    code: str, *, function: str | None = None, environment: Mapping[str, str] | None = None
+) -> set[str]:
     """Every module a fresh interpreter (the layer on its path) has loaded once ``code`` ran:
-    what a cold start imports, which this process, having imported everything, cannot tell."""
+    what a cold start imports, which this process, having imported everything, cannot tell.
+    ``function`` (``sender``) puts ``functions/<function>`` on the path too, as Lambda does;
+    ``environment`` is added to the interpreter's."""
     script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    path = [os.path.join(_ROOT, "layers", "courier")]
+    if function is not None:
+        path.insert(0, os.path.join(_ROOT, "functions", function))
     result = subprocess.run(  # noqa: S603 (our interpreter, no shell)
         [sys.executable, "-c", script],
         cwd=_ROOT,
-        env={"PYTHONPATH": os.path.join(_ROOT, "layers", "courier"), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": os.pathsep.join(path), "PATH": "/usr/bin:/bin", **(environment or {})},
         capture_output=True,
         text=True,
         check=True,

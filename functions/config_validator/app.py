@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from courier.observability import traced
 from courier.stack import StackSettings
 from courier.status_api import MessageStatusApi
 from courier.validation import ConfigValidator, SsmConfigStore, ValidatorApi
@@ -26,14 +26,13 @@ api = ValidatorApi(
     # Its DynamoDB client is made at the first status request: validation never pays for it.
     messages=MessageStatusApi(table_name=settings.status_table),
 )
-tracer = Tracer(service=SERVICE, patch_modules=("botocore",))  # see courier.observability
 
 
 # Never log the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: it carries passwords.
 @logger.inject_lambda_context(
     correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
 )
-@tracer.capture_lambda_handler
+@traced(service=SERVICE)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Validate (and, when asked, apply) one patch of a project's courier configuration."""
     return api.handle(event, context)

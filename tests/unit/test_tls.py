@@ -1,13 +1,18 @@
-"""Client certificates: what :func:`load_client_certificate` accepts and how it refuses."""
+"""Client certificates: what :func:`load_client_certificate` accepts and how it refuses; the
+TLS contexts, one per policy."""
 
 from __future__ import annotations
 
 import os
+import ssl
 import stat
 import tempfile
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -219,7 +224,7 @@ def test_nothing_is_written_to_the_temporary_directory(
     if not courier.tls._MEMORY_FILES:
         pytest.skip("no memfd_create here")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    courier.tls._context_for.cache_clear()  # a context built before would be reused
+    courier.tls._CONTEXTS.clear()  # a context built before would be reused
 
     # WHEN a certificate is checked and loaded into a context
     certificate = load(pem.chain, pem.key)
@@ -236,7 +241,7 @@ def test_without_memory_files_the_files_are_private_and_removed(
     # GIVEN a system without anonymous memory files, its temporary directory watched
     monkeypatch.setattr(courier.tls, "_MEMORY_FILES", False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    courier.tls._context_for.cache_clear()  # a context built before would be reused
+    courier.tls._CONTEXTS.clear()  # a context built before would be reused
     modes: list[tuple[int, int]] = []
     write = courier.tls._private_file
 
@@ -323,3 +328,67 @@ def test_one_context_serves_every_session_of_a_policy(
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
     assert build_ssl_context(first) is not before
     assert build_ssl_context(first).cert_store_stats()["x509_ca"] == 1
+
+
+def test_sessions_that_ask_at_once_share_one_build_of_the_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a policy no session has asked for yet, whose build is held until released
+    courier.tls._CONTEXTS.clear()
+    uri = ConnectionUri.parse("smtps://mx.example.com/?server_name=once.example.com")
+    builds: list[str] = []
+    started, release = threading.Event(), threading.Event()
+    new_context = courier.tls._new_context
+
+    def held_build(*policy: Any) -> ssl.SSLContext:
+        builds.append(policy[0])
+        started.set()
+        release.wait(timeout=10)
+        return new_context(*policy)
+
+    monkeypatch.setattr(courier.tls, "_new_context", held_build)
+
+    # WHEN a session starts the build before it connects, and four more ask while it runs
+    courier.tls.start_building_ssl_context(uri)
+    assert started.wait(timeout=10)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        asked = [pool.submit(build_ssl_context, uri) for _ in range(4)]
+        release.set()
+        contexts = [future.result(timeout=10) for future in asked]
+
+    # THEN the trust store was loaded once, and every session has that one context
+    assert builds == ["once.example.com"]
+    assert all(context is contexts[0] for context in contexts)
+    assert build_ssl_context(uri) is contexts[0]
+
+
+def test_a_context_that_failed_to_build_is_built_again_for_the_next_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a policy whose first build fails (a trust store that cannot be read, say)
+    courier.tls._CONTEXTS.clear()
+    uri = ConnectionUri.parse("smtps://mx.example.com/?server_name=retry.example.com")
+    new_context = courier.tls._new_context
+    failures = [ssl.SSLError("the trust store could not be read")]
+
+    def failing_once(*policy: Any) -> ssl.SSLContext:
+        if failures:
+            raise failures.pop()
+        return new_context(*policy)
+
+    monkeypatch.setattr(courier.tls, "_new_context", failing_once)
+
+    # WHEN a session needs the context THEN it gets the build's error, and the next session
+    # gets a context built anew
+    with pytest.raises(ssl.SSLError, match="trust store"):
+        build_ssl_context(uri)
+    assert build_ssl_context(uri).server_name == "retry.example.com"  # type: ignore[attr-defined]
+
+
+def test_a_cleartext_uri_starts_no_build() -> None:
+    # GIVEN a URI without TLS WHEN a session starts, THEN no context is built for it
+    courier.tls._CONTEXTS.clear()
+    courier.tls.start_building_ssl_context(
+        ConnectionUri.parse("smtp://mx.example.com/?disable_starttls=true")
+    )
+    assert courier.tls._CONTEXTS._built == {}

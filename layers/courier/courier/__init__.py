@@ -24,11 +24,13 @@ The library behind the bundle's Lambda functions. Each module owns one idea:
   message ends, and the SQS handler's work; :mod:`.settlement`: a failed message's decision
   carried out (the DLQ with its cause, or SQS with a backoff); :mod:`.once`: at most one delivery
   per idempotency key; :mod:`.dead_letters`: what a DLQ message says; :mod:`.delivery_log`:
-  what a later receive of a message must know; :mod:`.observability`: logs and metrics;
+  what a later receive of a message must know; :mod:`.observability`: logs, metrics and
+  tracing; :mod:`.sqs_record`: a record of the SQS event;
 - :mod:`.status`, :mod:`.status_table` and :mod:`.status_api`: each message's status record,
   the sender's batched writes of it, and the routes that read it;
 - :mod:`.aws_session`: the functions' boto3 session, whose botocore knows only the calls
-  courier makes (``aws_data``, generated from botocore's data);
+  courier makes (``aws_data``, generated from botocore's data), and their clients, each made on
+  first use (:mod:`.lazy`: made once, whichever thread asks first);
 - :mod:`.validation`: the config validator;
 - :mod:`.errors`: what can go wrong, by field and by SMTP step.
 

@@ -32,17 +32,22 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import boto3.session
 import botocore.session
 from botocore import xform_name
 from botocore.loaders import Loader
 
-__all__ = ["AWS_DATA", "OPERATIONS", "generate", "session", "write"]
+from courier.lazy import Lazy
+
+__all__ = ["AWS_DATA", "OPERATIONS", "Clients", "generate", "session", "write"]
+
+_Client = TypeVar("_Client")
 
 AWS_DATA: Final = str(Path(__file__).with_name("aws_data"))
 """The directory of botocore data shipped in the layer, made by :func:`write`."""
@@ -93,6 +98,41 @@ def session() -> boto3.session.Session:
         _ShippedLoader(extra_search_paths=[AWS_DATA], include_default_search_paths=False),
     )
     return boto3.session.Session(botocore_session=core)
+
+
+class Clients:
+    """A function's AWS clients, each made on first use from one :func:`session`.
+
+    The clients are made one at a time, under one lock, whichever thread asks first (a boto3
+    session is not thread-safe while it makes clients); the session itself is made with the
+    first client. Nothing is made at construction: a cold start's import makes no client, and
+    the sender's DynamoDB client is made by the first idempotency claim or status write, while
+    the batch's SMTP sessions open.
+
+    Example
+    -------
+    >>> clients = Clients()
+    >>> sqs = clients.on_first_use(lambda aws: aws.client("sqs", region_name="eu-west-1"))
+    >>> sqs().meta.endpoint_url
+    'https://sqs.eu-west-1.amazonaws.com'
+    >>> sqs() is sqs()
+    True
+    """
+
+    def __init__(self, make_session: Callable[[], boto3.session.Session] = session) -> None:
+        self._make_session = make_session
+        self._session: boto3.session.Session | None = None
+        self._lock = threading.Lock()
+
+    def on_first_use(self, make: Callable[[boto3.session.Session], _Client]) -> Lazy[_Client]:
+        """What ``make(session)`` returns, made by the first call of the result."""
+        return Lazy(lambda: self._made(make))
+
+    def _made(self, make: Callable[[boto3.session.Session], _Client]) -> _Client:
+        with self._lock:
+            if self._session is None:
+                self._session = self._make_session()
+            return make(self._session)
 
 
 def generate() -> dict[str, bytes]:

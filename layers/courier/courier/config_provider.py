@@ -172,8 +172,8 @@ class SsmConfigProvider(ConfigProvider):
         the default project (known without parameters of its own; any other project without
         parameters is ``project_unknown``) and the cache's ``parameters_max_age``.
     boto3_client:
-        The SSM client to use; one with short timeouts is created otherwise
-        (:func:`courier.ssm.ssm_client`).
+        The SSM client to use, or how to make it on first use; one with short timeouts is
+        created otherwise (:func:`courier.ssm.ssm_client`).
     boto3_session:
         The session to create the client from, when no client is given.
     clock:
@@ -191,7 +191,7 @@ class SsmConfigProvider(ConfigProvider):
         self,
         *,
         settings: StackSettings,
-        boto3_client: SSMClient | None = None,
+        boto3_client: SSMClient | Callable[[], SSMClient] | None = None,
         boto3_session: boto3.session.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING
 from courier.outcomes import Decision
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
+
+    from courier.sqs_record import SqsRecord
 
 __all__ = [
     "SOURCE_MESSAGE_ID_ATTRIBUTE",
@@ -75,14 +76,12 @@ def dead_letter_attributes(
     return attributes
 
 
-def source_message_id(record: SQSRecord) -> str | None:
+def source_message_id(record: SqsRecord) -> str | None:
     """The id of the SQS message this one was redriven from, if it came back from the DLQ."""
-    # Powertools' attribute mapping wraps items on [] only (.get gives the raw dict).
-    attribute = record.message_attributes[SOURCE_MESSAGE_ID_ATTRIBUTE]
-    return attribute.string_value if attribute is not None else None
+    return record.string_attribute(SOURCE_MESSAGE_ID_ATTRIBUTE)
 
 
-def message_key(record: SQSRecord, message_id: str | None) -> str:
+def message_key(record: SqsRecord, message_id: str | None) -> str:
     """The id of a message on every attempt and after a redrive: its own ``id``, else the SQS
     id it was first received with. The idempotency key (``{project_id}:{key}``) and the status
     record (``{project_id}#{key}``) are both made of it."""

@@ -26,7 +26,10 @@ True
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
+
+from courier.lazy import on_first_use
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -64,12 +67,18 @@ class DynamoDBDeliveryLog:
     table_name:
         The table.
     client:
-        A DynamoDB client.
+        A DynamoDB client, or how to make it on first use.
     """
 
-    def __init__(self, *, table_name: str, client: DynamoDBClient) -> None:
+    def __init__(
+        self, *, table_name: str, client: DynamoDBClient | Callable[[], DynamoDBClient]
+    ) -> None:
         self.table_name = table_name
-        self._client = client
+        self._made_client = on_first_use(client)
+
+    @property
+    def _client(self) -> DynamoDBClient:
+        return self._made_client()
 
     def note_maybe_delivered(self, key: str) -> None:
         self._put(_MAYBE_DELIVERED + key)

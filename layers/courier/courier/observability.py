@@ -10,13 +10,20 @@ them), as Powertools does; the defaults serve runs outside Lambda.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from courier.lazy import Lazy
 from courier.outcomes import Cause, Outcome
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
 
 __all__ = [
     "SERVICE",
@@ -26,7 +33,7 @@ __all__ = [
     "mask_recipient",
     "masked",
     "metrics",
-    "tracer",
+    "traced",
 ]
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "courier-sender"
@@ -37,9 +44,41 @@ SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "courier-sender"
 logger = Logger(service="courier")
 logger.append_keys(service=SERVICE)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Courier")
-# Only botocore's calls are traced: patching every supported module imports requests, sqlite3
-# and more at each cold start, for clients courier does not use.
-tracer = Tracer(service=SERVICE, patch_modules=("botocore",))
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+@overload
+def traced(handler: _Handler, *, service: str = ...) -> _Handler: ...
+@overload
+def traced(handler: None = None, *, service: str = ...) -> Callable[[_Handler], _Handler]: ...
+def traced(
+    handler: _Handler | None = None, *, service: str = SERVICE
+) -> _Handler | Callable[[_Handler], _Handler]:
+    """``handler`` under Powertools' tracer (``capture_lambda_handler``), as ``service``;
+    ``@traced`` or ``@traced(service=...)``.
+
+    The tracer is made, and botocore patched, by the first invocation, not at import: the X-Ray
+    SDK imports asyncio and wrapt, about 16 ms of a cold start's import. Only botocore's calls
+    are traced: patching every supported module imports requests, sqlite3 and more, for
+    clients courier does not use.
+    """
+    if handler is None:
+        return functools.partial(traced, service=service)
+
+    def trace() -> Any:
+        from aws_lambda_powertools import Tracer
+
+        tracer: Tracer = Tracer(service=service, patch_modules=("botocore",))
+        return tracer.capture_lambda_handler(handler)
+
+    traced_handler = Lazy(trace)
+
+    @functools.wraps(handler)
+    def invoke(*args: Any, **kwargs: Any) -> Any:
+        return traced_handler()(*args, **kwargs)
+
+    return invoke
+
 
 _METRIC_NAMES = {
     Outcome.DELIVERED: "Delivered",

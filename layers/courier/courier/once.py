@@ -36,6 +36,7 @@ Delivered(message_id='<courier.7560…@acme.example>', duplicate=False)
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import (
 )
 
 from courier.errors import DeliveryInProgressError, IdempotencyStoreError
+from courier.lazy import Lazy, made
 
 __all__ = [
     "EXPIRY_SECONDS",
@@ -105,20 +107,23 @@ class DeliverOnce:
     Parameters
     ----------
     persistence_store:
-        Powertools' idempotency store; ``None`` sends every time (no duplicate suppression).
+        Powertools' idempotency store, or how to make it on first use (its DynamoDB client);
+        ``None`` sends every time (no duplicate suppression).
     """
 
-    def __init__(self, persistence_store: BasePersistenceLayer | None) -> None:
-        self._store = persistence_store
-        if persistence_store is not None:
-            persistence_store.configure(
-                IdempotencyConfig(
-                    event_key_jmespath="key",
-                    raise_on_no_idempotency_key=True,
-                    expires_after_seconds=EXPIRY_SECONDS,
-                ),
-                function_name=RECORD_FUNCTION,
-            )
+    def __init__(
+        self,
+        persistence_store: BasePersistenceLayer | Callable[[], BasePersistenceLayer] | None,
+    ) -> None:
+        self._configured_store = (
+            None
+            if persistence_store is None
+            else Lazy(lambda: _configured(made(persistence_store)))
+        )
+
+    @property
+    def _store(self) -> BasePersistenceLayer | None:
+        return self._configured_store() if self._configured_store is not None else None
 
     def claim(self, key: str, *, remaining_millis: int | None) -> Claim:
         """Write ``key``'s in-progress record, lasting ``remaining_millis`` (the invocation's).
@@ -193,6 +198,18 @@ class DeliverOnce:
             return True
         claim.unrecorded = method
         return False
+
+
+def _configured(store: BasePersistenceLayer) -> BasePersistenceLayer:
+    store.configure(
+        IdempotencyConfig(
+            event_key_jmespath="key",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=EXPIRY_SECONDS,
+        ),
+        function_name=RECORD_FUNCTION,
+    )
+    return store
 
 
 def _message_id(record: DataRecord) -> str | None:

@@ -35,10 +35,8 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 from courier.config import ProjectConfig
@@ -48,6 +46,7 @@ from courier.deadline import RESERVE_SECONDS, Deadline, fits, seconds_needed
 from courier.delivery import compose
 from courier.delivery_log import DeliveryLog
 from courier.errors import ConfigError, CourierError, OutOfTimeError
+from courier.lazy import on_first_use
 from courier.message import CourierMessage, parse_message
 from courier.oauth import Tokens
 from courier.observability import count_outcome, logger, mask_recipient
@@ -57,6 +56,7 @@ from courier.outcomes import (
 )
 from courier.sessions import Delivery, Sessions
 from courier.settlement import Failure, HandedBack, Settlement
+from courier.sqs_record import SqsRecord
 from courier.stack import StackSettings
 from courier.status import MessageRef, Status
 from courier.status_table import StatusBatch, StatusTable
@@ -97,7 +97,8 @@ class Sender:
         For DLQ writes and visibility changes: the client, or a function that makes it when
         it is first needed (a batch that delivers everything never needs it).
     persistence_store:
-        Powertools idempotency store (DynamoDB); ``None`` turns duplicate suppression off.
+        Powertools idempotency store (DynamoDB), or how to make it on first use; ``None`` turns
+        duplicate suppression off.
     delivery_log:
         What later receives of a message must know: that a server may have it, that it was
         dead-lettered already (``None``: each attempt knows only what it did).
@@ -117,14 +118,14 @@ class Sender:
         settings: StackSettings,
         config_provider: ConfigProvider,
         sqs_client: SQSClient | Callable[[], SQSClient],
-        persistence_store: BasePersistenceLayer | None,
+        persistence_store: BasePersistenceLayer | Callable[[], BasePersistenceLayer] | None,
         delivery_log: DeliveryLog | None = None,
         status_table: StatusTable | None = None,
     ) -> None:
         settings.required("dead_letter_queue_url")  # fail at construction, not at a DLQ write
         self.settings = settings
         self.config_provider = config_provider
-        self._make_sqs_client = sqs_client if callable(sqs_client) else lambda: sqs_client
+        self._made_sqs_client = on_first_use(sqs_client)
         self.once = DeliverOnce(persistence_store)
         self.delivery_log = delivery_log
         self.status_table = status_table
@@ -135,14 +136,14 @@ class Sender:
             tokens=Tokens(allow_private_hosts=settings.allow_private_hosts),
         )
 
-    @cached_property
+    @property
     def sqs(self) -> SQSClient:
         """The SQS client, made on first use."""
-        return self._make_sqs_client()
+        return self._made_sqs_client()
 
     def handle(self, event: dict[str, Any], context: LambdaContext) -> BatchResponse:
         """Process one SQS event; return the partial batch response."""
-        records = [SQSRecord(raw) for raw in event.get("Records") or []]
+        records = [SqsRecord(raw) for raw in event.get("Records") or []]
         batch = _Batch(self, context)
         try:
             batch.identify(records)
@@ -161,7 +162,7 @@ class Sender:
 class _Item:
     """One record of the batch and everything its outcome is decided from."""
 
-    record: SQSRecord
+    record: SqsRecord
     ref: MessageRef
     attempt: int
     message: CourierMessage | None = None
@@ -204,18 +205,18 @@ class _Batch:
             in_progress_seconds=math.ceil(started_with) + 1,
         )
 
-    def identify(self, records: Sequence[SQSRecord]) -> None:
+    def identify(self, records: Sequence[SqsRecord]) -> None:
         """Read every record's message once: whom it is for, and its id."""
         for record in records:
             self._identify(record)
 
-    def begin(self, records: Sequence[SQSRecord]) -> None:
+    def begin(self, records: Sequence[SqsRecord]) -> None:
         """Mark the batch's messages ``processing`` (in a thread of its own, while
         :meth:`deliver` runs: their records are read here, but not written until
         :meth:`report`)."""
         self.status.begin([self._refs[record.message_id] for record in records])
 
-    def deliver(self, records: Sequence[SQSRecord]) -> list[_Item]:
+    def deliver(self, records: Sequence[SqsRecord]) -> list[_Item]:
         """Phases 1 to 4: every record's message sent or failed, its claim written."""
         refs = [self._identify(record) for record in records]
         # Each project's configuration is one SSM call when not cached: read them side by side.
@@ -309,12 +310,12 @@ class _Batch:
 
     # The phases, per message.
 
-    def _prepare(self, record: SQSRecord) -> _Item:
+    def _prepare(self, record: SqsRecord) -> _Item:
         ref = self._identify(record)
         item = _Item(
             record=record,
             ref=ref,
-            attempt=int(record.attributes.approximate_receive_count or "1"),
+            attempt=record.receive_count,
         )
         if item.attempt > 1 and self.settlement.dead_lettered_already(record):
             item.dead_lettered_already = True
@@ -368,7 +369,7 @@ class _Batch:
         else:
             item.holds_record = not once.failed(item.claim, item.error)
 
-    def _identify(self, record: SQSRecord) -> MessageRef:
+    def _identify(self, record: SqsRecord) -> MessageRef:
         """Who the record's message is for, and its id (the body is read once per batch)."""
         if record.message_id in self._refs:
             return self._refs[record.message_id]
@@ -387,7 +388,7 @@ class _Batch:
         self._refs[record.message_id] = ref
         return ref
 
-    def _message(self, record: SQSRecord) -> CourierMessage:
+    def _message(self, record: SqsRecord) -> CourierMessage:
         parsed = self._messages[record.message_id]
         if isinstance(parsed, Exception):
             raise parsed

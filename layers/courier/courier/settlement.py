@@ -26,13 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from courier.dead_letters import dead_letter_attributes, source_message_id
 from courier.delivery_log import DeliveryLog
 from courier.errors import CourierError
 from courier.observability import count_outcome, logger, masked
 from courier.outcomes import Cause, Decision, Limits, Outcome, Policy, backoff_seconds, decide
+from courier.sqs_record import SqsRecord
 from courier.stack import StackSettings
 from courier.status import MessageRef, Status
 from courier.status_table import StatusBatch
@@ -58,7 +57,7 @@ class HandedBack(CourierError):
 class Failure:
     """A message that was not delivered, and what its decision depends on."""
 
-    record: SQSRecord
+    record: SqsRecord
     ref: MessageRef
     attempt: int
     """The record's receive count."""
@@ -155,7 +154,7 @@ class Settlement:
         self._record(failure, Status.RETRYING, decision)
         raise HandedBack(decision.cause)
 
-    def dead_lettered_already(self, record: SQSRecord) -> bool:
+    def dead_lettered_already(self, record: SqsRecord) -> bool:
         """Whether an earlier attempt dead-lettered ``record``'s message (its delete was lost)."""
         log = self._delivery_log
         if log is None:
@@ -194,7 +193,7 @@ class Settlement:
         )
 
     def _dead_letter(
-        self, record: SQSRecord, decision: Decision, attempt: int, project_id: str
+        self, record: SqsRecord, decision: Decision, attempt: int, project_id: str
     ) -> bool:
         """Write the original body with its cause to the DLQ; if SQS refuses, hand the record
         back with backoff instead (so it is retried rather than lost) and return ``False``."""
@@ -221,7 +220,7 @@ class Settlement:
         )
         return True
 
-    def _hand_back(self, record: SQSRecord, *, delay: int) -> None:
+    def _hand_back(self, record: SqsRecord, *, delay: int) -> None:
         self._visibility.append((record.queue_url, record.receipt_handle, delay))
 
     def _remember(self, note: Callable[[DeliveryLog], None], what: str) -> None:

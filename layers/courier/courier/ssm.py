@@ -26,7 +26,7 @@ Parameter(name='/courier/acme/smtp/connection_uri', version=3)
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
@@ -37,6 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from courier import aws_session
 from courier.config import ParameterNames, parameter_names
 from courier.errors import ConfigUnavailableError, CourierError
+from courier.lazy import on_first_use
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm.client import SSMClient
@@ -133,7 +134,8 @@ class SsmParameters:
     settings:
         The stack's settings: ``prefix`` and ``default_connection_uri_parameter`` are used.
     boto3_client:
-        The SSM client to use; :func:`ssm_client` makes one otherwise.
+        The SSM client to use, or how to make it on first use; :func:`ssm_client` makes one
+        otherwise.
     boto3_session:
         The session to make it from, when no client is given.
     """
@@ -142,12 +144,20 @@ class SsmParameters:
         self,
         settings: StackSettings,
         *,
-        boto3_client: SSMClient | None = None,
+        boto3_client: SSMClient | Callable[[], SSMClient] | None = None,
         boto3_session: boto3.session.Session | None = None,
     ) -> None:
         self.prefix = settings.prefix
         self.default_connection_uri_parameter = settings.default_connection_uri_parameter
-        self.client: SSMClient = boto3_client or ssm_client(session=boto3_session)
+
+        def made_here() -> SSMClient:
+            return ssm_client(session=boto3_session)
+
+        self._made_client = on_first_use(boto3_client or made_here)
+
+    @property
+    def client(self) -> SSMClient:
+        return self._made_client()
 
     def names(self, project_id: str) -> ParameterNames:
         """``project_id``'s parameter names (raises ``project_id_invalid`` for a bad id)."""

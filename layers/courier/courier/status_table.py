@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeSerializer
 
+from courier.lazy import on_first_use
 from courier.observability import count_status_write_failure, logger
 from courier.outcomes import Cause
 from courier.status import (
@@ -68,7 +69,8 @@ class StatusTable:
     Parameters
     ----------
     table_name, client:
-        Where (``COURIER_STATUS_TABLE``), and how.
+        Where (``COURIER_STATUS_TABLE``), and how: a DynamoDB client, or how to make it on
+        first use.
     retention_days:
         How long items are kept (their ``expires_at``, the table's TTL attribute).
     clock:
@@ -79,14 +81,18 @@ class StatusTable:
         self,
         *,
         table_name: str,
-        client: DynamoDBClient,
+        client: DynamoDBClient | Callable[[], DynamoDBClient],
         retention_days: int = 30,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.table_name = table_name
-        self.client = client
+        self._made_client = on_first_use(client)
         self.retention_days = retention_days
         self.clock = clock
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._made_client()
 
     def expires_at(self, now: float) -> int:
         return int(now) + self.retention_days * 86400

@@ -36,19 +36,23 @@ import binascii
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Literal
-
-from jinja2 import FileSystemLoader, StrictUndefined, Template
-from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
+from typing import TYPE_CHECKING, Any, Literal
 
 from courier import go_template
 from courier.bundle import BundledKind, read_bundled_file
 from courier.errors import ConfigError, MessageError
 from courier.message import check_header_value
-from courier.sandbox import TemplateLimitError, TemplateSandbox, render_bounded, render_budget
 from courier.template_data import SAMPLE_DATA, TEMPLATE_TYPES, config_key
+
+# Jinja2 (and courier.sandbox, built on it) is imported by the first template compiled or
+# rendered, not with this module: about 17 ms of a cold start, which the sender then spends
+# while its SMTP sessions open.
+if TYPE_CHECKING:
+    from jinja2 import Template
+
+    from courier.sandbox import TemplateSandbox
 
 __all__ = [
     "SAMPLE_DATA",
@@ -111,7 +115,13 @@ class RenderedMail:
     html: str
 
 
-def _environment(*, autoescape: bool) -> TemplateSandbox:
+@cache
+def _builtin_sandbox(*, autoescape: bool) -> TemplateSandbox:
+    """The sandbox of the built-in templates (and of Jinja overrides): HTML's autoescapes."""
+    from jinja2 import FileSystemLoader, StrictUndefined
+
+    from courier.sandbox import TemplateSandbox
+
     return TemplateSandbox(
         loader=FileSystemLoader(TEMPLATE_DIR / "builtin"),
         undefined=StrictUndefined,
@@ -123,8 +133,6 @@ def _environment(*, autoescape: bool) -> TemplateSandbox:
     )
 
 
-_TEXT = _environment(autoescape=False)
-_HTML = _environment(autoescape=True)
 # Converted Go templates: Go's whitespace is the source's own (no trim_blocks), and macros are
 # the only templates they call, so no loader. Made for the first Go template (by autoescape):
 # courier.go_template is imported then.
@@ -185,6 +193,8 @@ def render(
             f"unknown template type {template_type!r}; expected one of: "
             + ", ".join(TEMPLATE_TYPES),
         )
+    from courier.sandbox import render_budget
+
     context = dict(data)
     with render_budget():  # one budget for the three parts of the mail
         subject, plaintext, html = (
@@ -323,6 +333,8 @@ def check_template_renders(template_type: str, part: Part, source: str, *, field
     ...
     courier.errors.ConfigError: f: the login_code_valid subject ... at line 1: ... (MAX_INT_BITS)
     """
+    from courier.sandbox import render_budget
+
     template = _compile(source, autoescape=part == "html", field=field)
     try:
         with render_budget():
@@ -346,10 +358,12 @@ def _compile(source: str, *, autoescape: bool, field: str) -> Template:
     if go_template.is_go_template(source):
         converted = _converted(source, field=field)
         return _compile_jinja(converted, _go_sandbox(autoescape=autoescape), field=field)
-    return _compile_jinja(source, _HTML if autoescape else _TEXT, field=field)
+    return _compile_jinja(source, _builtin_sandbox(autoescape=autoescape), field=field)
 
 
 def _compile_jinja(source: str, environment: TemplateSandbox, *, field: str) -> Template:
+    from jinja2.exceptions import TemplateSyntaxError
+
     try:
         return environment.from_string(source)
     except RecursionError:
@@ -366,7 +380,7 @@ def _compile_jinja(source: str, environment: TemplateSandbox, *, field: str) -> 
 def _template(template_type: str, part: Part, override: TemplateOverride | None) -> Template:
     uri = getattr(override, part) if override is not None else None
     if uri is None:
-        environment = _HTML if part == "html" else _TEXT
+        environment = _builtin_sandbox(autoescape=part == "html")
         return environment.get_template(f"{template_type}/{_CONFIG_PATHS[part]}.j2")
     field = ".".join(("templates", *config_key(template_type), _CONFIG_PATHS[part]))
     source = load_override_source(uri, field=field)
@@ -376,6 +390,10 @@ def _template(template_type: str, part: Part, override: TemplateOverride | None)
 def _render_part(
     template: Template, context: dict[str, Any], template_type: str, part: Part
 ) -> str:
+    from jinja2.exceptions import SecurityError, UndefinedError
+
+    from courier.sandbox import TemplateLimitError, render_bounded
+
     where = f"the {template_type} {part} template"
     try:
         return render_bounded(template, context)

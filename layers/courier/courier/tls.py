@@ -24,7 +24,9 @@ import os
 import re
 import ssl
 import tempfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -40,6 +42,7 @@ __all__ = [
     "build_ssl_context",
     "check_client_certificate_mode",
     "load_client_certificate",
+    "start_building_ssl_context",
 ]
 
 CLIENT_CERT_FIELD = "smtp.client_cert"
@@ -200,22 +203,84 @@ def build_ssl_context(
         ``client_certificate`` was not checked by :func:`load_client_certificate` and cannot
         be loaded (its codes).
     """
-    # One context per process and policy: building one loads the system trust store (tens of
-    # ms of CPU), and a context is made to be shared by many connections. The trust store's
-    # location is part of the policy: SSL_CERT_FILE may point elsewhere later in a process.
+    return _CONTEXTS.get(_policy(uri, client_certificate)).result()
+
+
+def start_building_ssl_context(
+    uri: ConnectionUri, client_certificate: ClientCertificate | None = None
+) -> None:
+    """Start building ``uri``'s context in a thread of its own, unless it is built or being
+    built: :func:`build_ssl_context` then waits for it.
+
+    A session calls this before it connects: the trust store loads (OpenSSL lets other threads
+    run meanwhile) while the TCP connection, the greeting and EHLO wait for the network, instead
+    of after them. A URI without TLS needs no context.
+    """
+    if uri.security is not Security.CLEARTEXT:
+        _CONTEXTS.get(_policy(uri, client_certificate), in_background=True)
+
+
+# What a context is built from: the server name, verification, the client certificate, and the
+# trust store's location (SSL_CERT_FILE may point elsewhere later in a process).
+_Policy = tuple[str, bool, "ClientCertificate | None", tuple[str | None, str | None]]
+
+
+def _policy(uri: ConnectionUri, client_certificate: ClientCertificate | None) -> _Policy:
     trust_store = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-    return _context_for(
-        uri.tls_server_name, uri.verify_certificate, client_certificate, trust_store
-    )
+    return (uri.tls_server_name, uri.verify_certificate, client_certificate, trust_store)
 
 
-@lru_cache(maxsize=64)
-def _context_for(
+class _ContextCache:
+    """One context per process and policy, built once even when sessions ask at the same time:
+    building one loads the system trust store (about 20 ms of CPU for 145 certificates), and a
+    context is made to be shared by many connections. A build that failed is forgotten, so the
+    next session tries again (and gets its error)."""
+
+    _SIZE = 64
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._built: dict[_Policy, Future[ssl.SSLContext]] = {}
+
+    def get(self, policy: _Policy, *, in_background: bool = False) -> Future[ssl.SSLContext]:
+        with self._lock:
+            if (known := self._built.get(policy)) is not None:
+                return known
+            building: Future[ssl.SSLContext] = Future()
+            building.set_running_or_notify_cancel()
+            if len(self._built) >= self._SIZE:
+                del self._built[next(iter(self._built))]  # the oldest
+            self._built[policy] = building
+        if in_background:
+            threading.Thread(target=self._build, args=(policy, building), daemon=True).start()
+        else:
+            self._build(policy, building)
+        return building
+
+    def clear(self) -> None:
+        with self._lock:
+            self._built.clear()
+
+    def _build(self, policy: _Policy, building: Future[ssl.SSLContext]) -> None:
+        try:
+            building.set_result(_new_context(*policy))
+        except BaseException as exc:
+            with self._lock:
+                if self._built.get(policy) is building:
+                    del self._built[policy]
+            building.set_exception(exc)
+
+
+_CONTEXTS = _ContextCache()
+
+
+def _new_context(
     server_name: str,
     verify: bool,
     client_certificate: ClientCertificate | None,
     trust_store: tuple[str | None, str | None],
 ) -> ssl.SSLContext:
+    del trust_store  # read by OpenSSL from the environment; in the policy to tell contexts apart
     context = _ServerNameContext(ssl.PROTOCOL_TLS_CLIENT)
     context.server_name = server_name
     context.minimum_version = ssl.TLSVersion.TLSv1_2

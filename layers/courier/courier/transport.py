@@ -66,6 +66,7 @@ from courier.tls import (
     ClientCertificate,
     build_ssl_context,
     check_client_certificate_mode,
+    start_building_ssl_context,
 )
 from courier.transactions import OutgoingMail, Transactions, check_envelope, queue_id
 from courier.uri import AuthMechanism, ConnectionUri, Security
@@ -198,6 +199,8 @@ class Transport:
         """
         if self.connection is not None:
             return False
+        # The trust store loads while the server is reached (the context is needed at TLS).
+        start_building_ssl_context(self.uri, self.client_certificate)
         connection = self._connect(deadline or Deadline.never())
         try:
             self._ehlo(connection)
