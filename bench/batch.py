@@ -62,6 +62,8 @@ class BatchResult:
     failures: int
     seconds: float
     """The handler's call, wall clock."""
+    cpu_seconds: float
+    """The CPU time of the handler's process during the call (every thread)."""
 
     @property
     def extra_mb(self) -> float:

@@ -6,10 +6,13 @@ child times only its ``import`` statement, so the interpreter's own start (the s
 is left out. The two imports alternate, and the ratio is the median of the pairs' ratios (the
 figure's min / max are the pairs' smallest and largest).
 
-What the handler leaves to its first invocation is not in this figure: only work that an
-invocation may never need belongs there (the SQS client, made for the first DLQ write or
-visibility change; Go template support, imported for the first Go template), and
-:mod:`bench.first_invocation` keeps the first invocation within its bound of the warm ones.
+What the handler leaves to its first invocation is not in this figure: its AWS clients (each
+made where it is first used), Jinja2, email-validator and the X-Ray SDK (each imported by the
+first template, address and invocation), Go template support. :mod:`bench.first_invocation`
+keeps the first invocation within its bound of the warm ones, so the two figures together bound
+a cold start: what leaves the import is only worth it where the first invocation spends it
+while it waits for the network anyway (the DynamoDB client and Jinja2 are first needed while
+the SMTP sessions open).
 
 :func:`import_profile` runs ``python -X importtime`` once and sums each top-level package's own
 import time, which shows where the handler's cold start goes.
@@ -91,8 +94,7 @@ def measure(environment: Mapping[str, str], *, handler: str, runs: int) -> ColdS
 
 def import_profile(module: str, environment: Mapping[str, str]) -> list[tuple[str, float]]:
     """Seconds of ``import module`` by top-level package (own time of its modules, summed),
-    largest first. A module's own time includes running its body: ``app``'s is the session and
-    the clients it creates at import (DynamoDB twice, SSM)."""
+    largest first. A module's own time includes running its body."""
     result = subprocess.run(  # noqa: S603 (our interpreter, no shell)
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
         env=dict(environment),
@@ -120,6 +122,6 @@ def summarize(
         f"cold import, fresh interpreter, median of {cold.runs}: import {handler} "
         f"{cold.handler * 1000:.0f} ms, import boto3 {cold.boto3 * 1000:.0f} ms, ratio "
         f"{cold.ratio:.2f}{spread}",
-        f"import {handler}, own time by top-level package in ms (-X importtime; {handler}'s own "
-        f"time is its module body: the boto3 session and the clients it creates): {top}",
+        f"import {handler}, own time by top-level package in ms (-X importtime; a module's own "
+        f"time includes running its body): {top}",
     ]

@@ -5,7 +5,7 @@ is what a Lambda execution environment does with SQS events: import the handler 
 then call ``lambda_handler`` once per event, in order; the first call is a cold start's first
 invocation, the later ones are warm (``--profile``: the first one under :mod:`cProfile`, its
 functions with the most cumulative time in the result). For each call it notes the wall-clock
-time, the peak RSS before and after it, and every AWS API call it made
+time, the process's CPU time, the peak RSS before and after it, and every AWS API call it made
 (:class:`bench.aws_calls.AwsCalls`, counted and timed by service and operation, installed
 before any session exists, so the handler's clients need no change). It imports nothing else
 that allocates: the events are prepared by the benchmark, and AWS runs in another process
