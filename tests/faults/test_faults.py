@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from botocore.exceptions import NoRegionError
 
+from courier.config_provider import SsmConfigProvider
+from courier.once import DeliverOnce
 from local.smtp_records import free_port
 from tests.faults.conftest import OutcomeLog
 from tests.faults.harness import PASSWORD, FaultBench, recovery
@@ -413,6 +417,69 @@ def test_an_aws_fault_before_the_send_is_retried_and_sends_nothing(
     cause = attributes(dead)
     assert (cause["courier.error_kind"], cause["courier.error_code"]) == ("aws", fault.code)
     assert fault.error in cause["courier.error_message"]
+
+
+def test_an_ssm_client_that_cannot_be_made_is_ssm_unavailable_and_sends_nothing(
+    bench: FaultBench,
+) -> None:
+    # GIVEN a sender whose SSM client is made on first use, as the function's is, and cannot
+    # be made (botocore has no region, say)
+    server = bench.server()
+    sender = bench.sender()
+
+    def no_client() -> Any:
+        raise NoRegionError()
+
+    sender.config_provider = SsmConfigProvider(settings=sender.settings, boto3_client=no_client)
+    bench.push(recovery())
+    event = bench.receive()
+
+    # WHEN the first and the last attempt are handled
+    first = bench.run(event, sender=sender)
+    bench.run(with_receive_count(event, LAST_ATTEMPT), sender=sender)
+
+    # THEN nothing was sent; it was retried, then dead-lettered saying why
+    assert len(first.failed_ids) == 1
+    assert server.mailbox == []
+    [dead] = bench.dead_letters()
+    cause = attributes(dead)
+    assert (cause["courier.error_kind"], cause["courier.error_code"]) == (
+        "aws",
+        "config_unavailable",
+    )
+    assert "You must specify a region" in cause["courier.error_message"]
+
+
+def test_an_idempotency_store_whose_client_cannot_be_made_sends_nothing_and_retries(
+    bench: FaultBench,
+) -> None:
+    # GIVEN a sender whose idempotency store is made on first use, as the function's is, and
+    # whose DynamoDB client cannot be made (botocore has no region, say)
+    server = bench.server()
+    sender = bench.sender()
+
+    def no_client() -> DynamoDBPersistenceLayer:
+        raise NoRegionError()
+
+    sender.once = DeliverOnce(no_client)
+    bench.push(recovery())
+    event = bench.receive()
+
+    # WHEN the first and the last attempt are handled
+    first = bench.run(event, sender=sender)
+    bench.run(with_receive_count(event, LAST_ATTEMPT), sender=sender)
+
+    # THEN nothing was sent; it was retried, then dead-lettered saying why
+    assert len(first.failed_ids) == 1
+    assert server.mailbox == []
+    [dead] = bench.dead_letters()
+    cause = attributes(dead)
+    assert (cause["courier.error_kind"], cause["courier.error_code"]) == (
+        "aws",
+        "idempotency_unavailable",
+    )
+    assert "could not be reached" in cause["courier.error_message"]
+    assert "You must specify a region" in cause["courier.error_message"]
 
 
 def test_a_failed_success_write_is_tried_again_and_the_repeat_is_suppressed(

@@ -136,11 +136,17 @@ class DeliverOnce:
             The record could not be written or read; nothing may be sent.
         """
         claim = Claim(key)
-        if self._store is None:
+        try:
+            store = self._store
+        except Exception as exc:  # its client could not be made (made on first use)
+            raise IdempotencyStoreError(
+                f"the idempotency store could not be reached, nothing was sent ({exc})"
+            ) from exc
+        if store is None:
             return claim
         for _ in range(_INCONSISTENT_READS + 1):
             try:
-                self._store.save_inprogress(claim.data, remaining_time_in_millis=remaining_millis)
+                store.save_inprogress(claim.data, remaining_time_in_millis=remaining_millis)
                 return claim
             except IdempotencyItemAlreadyExistsError as exc:
                 record = exc.old_data_record or self._read(claim)

@@ -37,7 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from courier import aws_session
 from courier.config import ParameterNames, parameter_names
 from courier.errors import ConfigUnavailableError, CourierError
-from courier.lazy import on_first_use
+from courier.lazy import made, on_first_use
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm.client import SSMClient
@@ -175,7 +175,7 @@ class SsmParameters:
         """
         names = self.names(project_id)
         default = self.default_connection_uri_parameter
-        found = get_parameters(self.client, [*names, *([default] if default else [])])
+        found = get_parameters(self._made_client, [*names, *([default] if default else [])])
         return ProjectParameters(
             names=names,
             connection_uri=found.get(names.connection_uri),
@@ -195,7 +195,7 @@ class SsmParameters:
         ConfigUnavailableError
             SSM could not be read.
         """
-        found = get_parameters(self.client, self.names(project_id), decrypt=False)
+        found = get_parameters(self._made_client, self.names(project_id), decrypt=False)
         return {name: parameter.version for name, parameter in found.items()}
 
     def put(self, name: str, value: str, *, secure: bool) -> None:
@@ -232,18 +232,24 @@ class SsmParameters:
             SSM refused.
         """
         try:
-            self.client.delete_parameter(Name=name)
-        except self.client.exceptions.ParameterNotFound:
-            return False
-        except (BotoCoreError, ClientError) as exc:
+            client = self.client  # made on first use: BotoCoreError when it cannot be
+            client.delete_parameter(Name=name)
+        except ClientError as exc:  # from SSM, so the client was made
+            if isinstance(exc, client.exceptions.ParameterNotFound):
+                return False
+            raise ParameterWriteError(name, describe_boto_error(exc)) from exc
+        except BotoCoreError as exc:
             raise ParameterWriteError(name, describe_boto_error(exc)) from exc
         return True
 
 
 def get_parameters(
-    client: SSMClient, names: Iterable[str], *, decrypt: bool = True
+    client: SSMClient | Callable[[], SSMClient], names: Iterable[str], *, decrypt: bool = True
 ) -> dict[str, Parameter]:
     """Those of ``names`` that exist, by name, in one ``GetParameters`` call per ten names.
+
+    ``client`` may be how to make the client (on first use): a client that cannot be made is
+    SSM that cannot be read.
 
     ``decrypt`` leaves String parameters as they are, so one call reads a project's
     SecureStrings and its JSON together. A missing parameter is simply absent from the result.
@@ -257,7 +263,7 @@ def get_parameters(
     found: dict[str, Parameter] = {}
     for chunk in _chunks(wanted, MAX_NAMES_PER_CALL):
         try:
-            response = client.get_parameters(Names=chunk, WithDecryption=decrypt)
+            response = made(client).get_parameters(Names=chunk, WithDecryption=decrypt)
         except (BotoCoreError, ClientError) as exc:
             raise ConfigUnavailableError(
                 f"could not read {', '.join(wanted)} from SSM: {describe_boto_error(exc)}"
