@@ -637,6 +637,48 @@ def test_a_project_whose_uri_does_not_parse_keeps_its_own_retries(bench: FaultBe
     )
 
 
+def test_a_broken_template_holds_back_only_its_own_types_mail(bench: FaultBench) -> None:
+    # GIVEN a project whose recovery code template (set in SSM by hand, past the validator)
+    # does not decode, one retry allowed, and a batch with a recovery code and a login code
+    server = bench.server("acme")
+    bench.configure(
+        "acme",
+        {
+            "message_retries": 1,
+            "templates": {
+                "recovery_code": {"valid": {"email": {"subject": "base64://not base64!"}}}
+            },
+        },
+    )
+    login = {
+        "recipient": "bob@example.org",
+        "template_type": "login_code_valid",
+        "template_data": {"login_code": "771204"},
+        "project_id": "acme",
+    }
+    bench.push(recovery(project_id="acme"), login)
+    event = bench.receive()
+
+    # WHEN the batch is handled, and the recovery code's second attempt
+    first = bench.run(event)
+    [held] = [r for r in event["Records"] if "recovery" in r["body"]]
+    bench.run({"Records": [with_receive_count({"Records": [held]}, 2)["Records"][0]]})
+
+    # THEN the login code went out at once; the recovery code was retried, then dead-lettered
+    # naming the part that does not decode
+    assert [delivery.rcpt_tos for delivery in server.mailbox] == [("bob@example.org",)]
+    assert b"771204" in server.mailbox[0].content
+    assert first.failed_ids == [held["messageId"]]
+    [dead] = bench.dead_letters()
+    cause = attributes(dead)
+    assert (cause["courier.error_kind"], cause["courier.error_code"]) == (
+        "config",
+        "template_base64_invalid",
+    )
+    assert "templates.recovery_code.valid.email.subject" in cause["courier.error_message"]
+    assert cause["courier.attempts"] == "2"
+
+
 def test_a_dead_lettered_message_whose_delete_was_lost_is_not_handled_twice(
     bench: FaultBench,
 ) -> None:

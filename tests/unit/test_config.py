@@ -251,11 +251,6 @@ def test_a_header_setting_with_a_benign_encoded_word_parses(value: str) -> None:
             "templates.recovery_valid.email.body.text",
             "config_schema",
         ),
-        (
-            {"templates": {"recovery_valid": {"email": {"subject": "https://127.0.0.1/t"}}}},
-            "templates.recovery_valid.email.subject",
-            "template_remote_not_public",
-        ),
         ({"message_retries": "5"}, "message_retries", "config_schema"),
         ({"message_retries": 21}, "message_retries", "message_retries_out_of_range"),
         ({"message_retries": -1}, "message_retries", "message_retries_out_of_range"),
@@ -307,11 +302,65 @@ def test_each_rule_names_the_dotted_field_and_its_code(config: Any, field: str, 
 
 def test_schema_error_explains_template_uris() -> None:
     # GIVEN a template override that is not a base64:// or file:// URI
-    error = parse_error({"templates": {"recovery_valid": {"email": {"subject": "ftp://x"}}}})
+    config = parse({"templates": {"recovery_valid": {"email": {"subject": "ftp://x"}}}})
+    error = config.template_error("recovery_valid")
 
     # THEN the message says what is expected, from the schema's description
+    assert error is not None
     assert "base64://" in error.message
     assert "file://" in error.message
+
+
+@pytest.mark.parametrize(
+    ("part", "code"),
+    [
+        ({"subject": "https://127.0.0.1/t"}, "template_remote_not_public"),
+        ({"body": {"html": "base64://not base64!"}}, "template_base64_invalid"),
+        ({"body": {"plaintext": "base64://e3sgdG8gfQ=="}}, "template_syntax"),  # {{ to }
+        ({"subject": "file://../../etc/passwd"}, "template_file_outside"),
+        ({"subject": 7}, "config_schema"),
+    ],
+)
+def test_a_broken_template_costs_only_its_own_types_mail(part: dict[str, Any], code: str) -> None:
+    # GIVEN a project whose recovery code template has a part that cannot be used, and whose
+    # login code template is overridden as it should be
+    login = "base64://" + base64.b64encode(b"Your code: {{ login_code }}").decode()
+    config = parse(
+        {
+            "message_retries": 3,
+            "templates": {
+                "recovery_code": {"valid": {"email": part}},
+                "login_code": {"valid": {"email": {"subject": login}}},
+            },
+        }
+    )
+
+    # WHEN it is read THEN it is read: recovery code mail fails with that part's error, with
+    # the project's retries, and every other type keeps its override or the built-in one
+    error = config.template_error("recovery_code_valid")
+    assert error is not None
+    assert (error.field.split(".")[:4], error.code) == (
+        ["templates", "recovery_code", "valid", "email"],
+        code,
+    )
+    assert error.message_retries == 3
+    assert "recovery_code_valid" not in config.templates
+    assert config.templates["login_code_valid"].subject == login
+    assert config.template_error("login_code_valid") is None
+    assert config.template_error("verification_code_valid") is None
+    assert config.template_error(None) is None  # a pre-rendered mail
+
+
+def test_a_broken_template_with_another_error_is_still_the_configs_error() -> None:
+    # GIVEN a broken template and a setting that makes the whole config unusable
+    error = parse_error(
+        {
+            "templates": {"recovery_code": {"valid": {"email": {"subject": "ftp://x"}}}},
+            "smtp": {"from_adress": "a@b.example"},
+        }
+    )
+    # THEN the config's own error is raised, as before
+    assert (error.field, error.code) == ("smtp.from_adress", "config_schema")
 
 
 def test_unknown_key_error_lists_the_settings() -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -124,6 +124,10 @@ class ProjectConfig:
         connection URI logs in with one (:attr:`ConnectionUri.auth
         <courier.uri.ConnectionUri>`): give it to :meth:`courier.oauth.Tokens.source` with the
         URI's :attr:`~courier.uri.ConnectionUri.token_user`; ``None`` otherwise.
+    broken_templates:
+        The template types one of whose parts does not load, compile or render, with that
+        part's problem (its override is left out of :attr:`templates`): see
+        :meth:`template_error`.
     """
 
     project_id: str
@@ -138,11 +142,28 @@ class ProjectConfig:
     client_certificate: ClientCertificate | None = None
     max_connections: int | None = None
     oauth: OAuthSettings | None = None
+    broken_templates: Mapping[str, Problem] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         # Frozen means frozen: a caller's dict is copied behind a read-only view.
         object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
         object.__setattr__(self, "templates", MappingProxyType(dict(self.templates)))
+        object.__setattr__(self, "broken_templates", MappingProxyType(dict(self.broken_templates)))
+
+    def template_error(self, template_type: str | None) -> ConfigError | None:
+        """Why a ``template_type`` mail cannot be rendered with this config, or ``None``.
+
+        A part of one type's template that does not load (an ``https://`` server that does
+        not answer, bad base64), compile or render costs that type's mail only: its messages
+        fail with this config error (retried, with the project's ``message_retries``), and the
+        project's other types are sent as usual.
+        """
+        problem = self.broken_templates.get(template_type) if template_type else None
+        if problem is None:
+            return None
+        error = problem.as_error()
+        error.message_retries = self.message_retries
+        return error
 
 
 def parameter_names(project_id: str, *, prefix: str = DEFAULT_PREFIX) -> ParameterNames:
@@ -295,6 +316,11 @@ def parse_project_config(
     problems = check_config(tree, context)
     errors = [problem for problem in problems if problem.is_error]
     message_retries = _message_retries(tree, problems)
+    broken_templates: dict[str, Problem] = {}
+    for problem in errors:
+        if problem.template_type is not None:
+            broken_templates.setdefault(problem.template_type, problem)
+    errors = [problem for problem in errors if problem.template_type is None]
     if errors:
         error = errors[0].as_error()
         error.message_retries = message_retries
@@ -315,11 +341,14 @@ def parse_project_config(
         from_name=smtp.get("from_name"),
         headers=smtp.get("headers", {}),
         local_name=smtp.get("local_name", DEFAULT_LOCAL_NAME),
-        templates=_template_overrides(templates, fetched=context.fetched),
+        templates=_template_overrides(
+            templates, fetched=context.fetched, broken=broken_templates.keys()
+        ),
         message_retries=message_retries,
         client_certificate=client_certificate(smtp, context),
         max_connections=int(smtp["max_connections"]) if "max_connections" in smtp else None,
         oauth=oauth_settings(context),
+        broken_templates=broken_templates,
     )
 
 
@@ -408,10 +437,10 @@ def _message_retries(tree: Any, problems: list[Problem]) -> int:
 
 
 def _template_overrides(
-    templates: Mapping[str, Any], *, fetched: Mapping[str, str]
+    templates: Mapping[str, Any], *, fetched: Mapping[str, str], broken: Collection[str]
 ) -> dict[str, TemplateOverride]:
-    """The overrides by template type; an ``https://`` part is its fetched source, inlined, so
-    that no mail waits for a web server."""
+    """The overrides by template type, but for the ``broken`` types; an ``https://`` part is its
+    fetched source, inlined, so that no mail waits for a web server."""
 
     def part(uri: str | None) -> str | None:
         if uri is None or uri not in fetched:
@@ -421,7 +450,7 @@ def _template_overrides(
     overrides = {}
     for template_type in TEMPLATE_TYPES:
         settings = template_settings(templates, template_type)
-        if not isinstance(settings, dict) or "email" not in settings:
+        if template_type in broken or not isinstance(settings, dict) or "email" not in settings:
             continue
         email = settings["email"]
         body = email.get("body", {})

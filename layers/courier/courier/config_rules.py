@@ -8,7 +8,8 @@ is derived from it:
 * :func:`check_config` walks a tree once and returns every :class:`Problem` (path, code, a
   message that says what to do), then applies the rules that join settings (Ory's
   ``sender_requires_own_server``, a missing URI, the client certificate);
-* :func:`courier.config.parse_project_config` raises the first error of that list; the config
+* :func:`courier.config.parse_project_config` raises the first error of that list (one about a
+  single template type's part is kept with the config instead, for that type's mail); the config
   validator turns the whole list into findings; :func:`courier.message.build_email` checks the
   mail with the same header rules (:mod:`courier.headers`);
 * :func:`config_schema` is the JSON Schema shipped as ``schemas/config.schema.json`` (a test
@@ -29,7 +30,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -114,12 +115,16 @@ class Problem:
         What is wrong and what to do; never a secret.
     severity:
         ``error`` (the config cannot be used) or ``warning`` (it can, but likely not as meant).
+    template_type:
+        The template type whose part this is about (a part that does not load, compile or
+        render): such an error costs only that type's mail, not the project's.
     """
 
     parts: Parts
     code: str
     message: str
     severity: Severity = "error"
+    template_type: str | None = None
 
     @property
     def field(self) -> str:
@@ -409,7 +414,9 @@ class TemplateUri(Rule):
 
     def check(self, value: object, parts: Parts, context: ConfigContext) -> Iterator[Problem]:
         if not isinstance(value, str):
-            yield _wrong_kind(parts, self.description, value)
+            yield replace(
+                _wrong_kind(parts, self.description, value), template_type=self.template_type
+            )
             return
         field_name = ".".join(parts)
         try:
@@ -427,9 +434,10 @@ class TemplateUri(Rule):
                     f"{exc.message}: Kratos sends no such value for this type, so every "
                     "message without it in template_data would be dead-lettered",
                     severity="warning",
+                    template_type=self.template_type,
                 )
             else:
-                yield Problem(parts, exc.code, exc.message)
+                yield Problem(parts, exc.code, exc.message, template_type=self.template_type)
 
 
 def _wrong_kind(parts: Parts, description: str, value: object) -> Problem:

@@ -329,6 +329,8 @@ class _Batch:
                 item.retries = error.message_retries
                 raise
             item.retries = item.config.message_retries
+            if (broken := item.config.template_error(item.message.template_type)) is not None:
+                raise broken  # this type's template only: the project's other mail goes out
             self._check_time()
         except Exception as error:  # every failure must end as an outcome, bugs included
             item.error = error
