@@ -11,6 +11,7 @@ import pytest
 
 from courier.config import ProjectConfig
 from courier.delivery import compose
+from courier.headers import SMTP_POLICY
 from courier.message import CourierMessage
 from courier.uri import ConnectionUri
 from tests.unit.test_templates import MINIMAL, OPTIONAL
@@ -86,3 +87,24 @@ def test_a_pre_rendered_message_is_sent_as_given() -> None:
     assert mail["Subject"] == "Welcome"
     assert mail.get_content_type() == "text/plain"
     assert mail.get_content().splitlines() == ["Hello Ada"]
+
+
+def test_the_mail_is_written_as_the_email_packages_smtp_policy_writes_it() -> None:
+    # GIVEN a mail with every kind of header courier writes (an encoded display name, custom
+    # headers, Message-ID, Date), composed twice: its header classes are made once
+    message = CourierMessage(
+        recipient="ada@example.org",
+        template_type="recovery_code_valid",
+        template_data={"recovery_code": "482913"},
+    )
+    first = compose(message, CONFIG, key="acme:k-1").email
+    again = compose(message, CONFIG, key="acme:k-1").email
+    assert type(first["Subject"]) is type(again["Subject"])
+
+    # WHEN it is written for SMTP
+    written = first.as_bytes(policy=SMTP_POLICY)
+
+    # THEN it is byte for byte what the stdlib's own SMTP policy writes
+    assert written == first.as_bytes(policy=email.policy.SMTP)
+    assert b"\r\n" in written
+    assert b"=?utf-8?" in written  # the display name "Zoë at Acme", encoded

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, make_msgid
 from functools import cache
 from importlib import resources
@@ -46,7 +45,7 @@ import idna
 
 from courier import message_validator
 from courier.errors import MessageError
-from courier.headers import check_extra_header, check_header_value
+from courier.headers import SMTP_POLICY, check_extra_header, check_header_value
 
 # email_validator is imported by the first address checked, not with this module: its import
 # compiles regular expressions for about 15 ms of every cold start.

@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
 from typing import TYPE_CHECKING, Any
 
 from courier.errors import (
@@ -36,6 +35,7 @@ from courier.errors import (
     Step,
     step_error,
 )
+from courier.headers import SMTP_POLICY
 from courier.smtp_client import BoundedSMTP
 from courier.smtp_failures import check_reply, translated
 
