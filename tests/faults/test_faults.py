@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from botocore.exceptions import NoRegionError
 
 from courier.config_provider import SsmConfigProvider
 from courier.once import DeliverOnce
+from courier.sender import Sender
 from local.smtp_records import free_port
 from tests.faults.conftest import OutcomeLog
 from tests.faults.harness import PASSWORD, FaultBench, recovery
@@ -419,18 +419,35 @@ def test_an_aws_fault_before_the_send_is_retried_and_sends_nothing(
     assert fault.error in cause["courier.error_message"]
 
 
-def test_an_ssm_client_that_cannot_be_made_is_ssm_unavailable_and_sends_nothing(
-    bench: FaultBench,
+def _no_client() -> Any:
+    raise NoRegionError()
+
+
+def _ssm_client_unmade(sender: Sender) -> None:
+    sender.config_provider = SsmConfigProvider(settings=sender.settings, boto3_client=_no_client)
+
+
+def _dynamodb_client_unmade(sender: Sender) -> None:
+    sender.once = DeliverOnce(_no_client)
+
+
+CLIENTS_THAT_CANNOT_BE_MADE = {
+    "SSM's": (_ssm_client_unmade, "config_unavailable"),
+    "the idempotency store's": (_dynamodb_client_unmade, "idempotency_unavailable"),
+}
+
+
+@pytest.mark.parametrize(
+    ("unmade", "code"), CLIENTS_THAT_CANNOT_BE_MADE.values(), ids=CLIENTS_THAT_CANNOT_BE_MADE
+)
+def test_a_client_made_on_first_use_that_cannot_be_made_sends_nothing_and_says_why(
+    bench: FaultBench, unmade: Callable[[Sender], None], code: str
 ) -> None:
-    # GIVEN a sender whose SSM client is made on first use, as the function's is, and cannot
-    # be made (botocore has no region, say)
+    # GIVEN a sender whose client is made on first use, as the function's is, and cannot be
+    # made (botocore has no region, say)
     server = bench.server()
     sender = bench.sender()
-
-    def no_client() -> Any:
-        raise NoRegionError()
-
-    sender.config_provider = SsmConfigProvider(settings=sender.settings, boto3_client=no_client)
+    unmade(sender)
     bench.push(recovery())
     event = bench.receive()
 
@@ -438,47 +455,12 @@ def test_an_ssm_client_that_cannot_be_made_is_ssm_unavailable_and_sends_nothing(
     first = bench.run(event, sender=sender)
     bench.run(with_receive_count(event, LAST_ATTEMPT), sender=sender)
 
-    # THEN nothing was sent; it was retried, then dead-lettered saying why
+    # THEN nothing was sent; it was retried, then dead-lettered with an AWS cause naming why
     assert len(first.failed_ids) == 1
     assert server.mailbox == []
     [dead] = bench.dead_letters()
     cause = attributes(dead)
-    assert (cause["courier.error_kind"], cause["courier.error_code"]) == (
-        "aws",
-        "config_unavailable",
-    )
-    assert "You must specify a region" in cause["courier.error_message"]
-
-
-def test_an_idempotency_store_whose_client_cannot_be_made_sends_nothing_and_retries(
-    bench: FaultBench,
-) -> None:
-    # GIVEN a sender whose idempotency store is made on first use, as the function's is, and
-    # whose DynamoDB client cannot be made (botocore has no region, say)
-    server = bench.server()
-    sender = bench.sender()
-
-    def no_client() -> DynamoDBPersistenceLayer:
-        raise NoRegionError()
-
-    sender.once = DeliverOnce(no_client)
-    bench.push(recovery())
-    event = bench.receive()
-
-    # WHEN the first and the last attempt are handled
-    first = bench.run(event, sender=sender)
-    bench.run(with_receive_count(event, LAST_ATTEMPT), sender=sender)
-
-    # THEN nothing was sent; it was retried, then dead-lettered saying why
-    assert len(first.failed_ids) == 1
-    assert server.mailbox == []
-    [dead] = bench.dead_letters()
-    cause = attributes(dead)
-    assert (cause["courier.error_kind"], cause["courier.error_code"]) == (
-        "aws",
-        "idempotency_unavailable",
-    )
-    assert "could not be reached" in cause["courier.error_message"]
+    assert (cause["courier.error_kind"], cause["courier.error_code"]) == ("aws", code)
     assert "You must specify a region" in cause["courier.error_message"]
 
 
