@@ -17,6 +17,8 @@ Example
 ('the client', 'the client', ['client'])
 >>> on_first_use("a value")()
 'a value'
+>>> on_first_use(client) is client
+True
 """
 
 from __future__ import annotations
@@ -61,5 +63,8 @@ def made(value: _T | Callable[[], _T]) -> _T:
 
 
 def on_first_use(value: _T | Callable[[], _T]) -> Lazy[_T]:
-    """``value``, made (:func:`made`) by the first call."""
+    """``value``, made (:func:`made`) by the first call; a :class:`Lazy` already is that (the
+    functions' clients, from :class:`courier.aws_session.Clients`), and is returned as it is."""
+    if isinstance(value, Lazy):
+        return value
     return Lazy(lambda: made(value))
